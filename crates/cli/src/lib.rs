@@ -1,0 +1,2 @@
+//! Library half of the `bpfpatch` command: argument types and output rendering.
+#![warn(missing_docs)]
