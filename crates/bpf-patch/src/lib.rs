@@ -19,3 +19,8 @@ pub mod opcode;
 
 pub use insn::{Endian, Insn, InsnIdx, Slot};
 pub use op::{DecodeError, Op, Reg};
+pub mod btf_ext;
+pub mod edit;
+pub mod elf;
+pub mod patch;
+pub mod text;
