@@ -1,2 +1,64 @@
-//! Library half of the `bpfpatch` command: argument types and output rendering.
+//! Library half of the `bpfpatch` command: the clap argument types, dispatch, output rendering and
+//! atomic output files. Nothing here is needed by a loader embedding the libraries; that logic
+//! lives in `bpf_patch`, `bpf_unroll` and `bpf_verifier_model`.
 #![warn(missing_docs)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod cmd;
+#[cfg(feature = "kernel")]
+pub mod kernel;
+pub mod output;
+pub mod verifier_log;
+
+/// Surgery on compiled BPF programs.
+#[derive(Debug, Parser)]
+#[command(name = "bpfpatch", version, about, long_about = None)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Assemble llvm-objdump-19 syntax (with labels) into a raw instruction stream.
+    Asm(cmd::asm::Args),
+    /// Disassemble a raw instruction stream, one `INDEX: TEXT` line per instruction.
+    Disasm(cmd::disasm::Args),
+    /// Load programs into the running kernel and report the verifier's verdicts.
+    #[cfg(feature = "kernel")]
+    Load(cmd::load::Args),
+}
+
+/// How a successful run ended: exit code 0, or 1 when a program was rejected or a check failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Exit code 0.
+    Ok,
+    /// Exit code 1.
+    Failed,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        match s {
+            Status::Ok => ExitCode::SUCCESS,
+            Status::Failed => ExitCode::from(1),
+        }
+    }
+}
+
+/// Runs one command. `Err` means bad input or usage (exit code 2).
+pub fn run(cli: Cli) -> anyhow::Result<Status> {
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Asm(args) => cmd::asm::run(&args),
+        Command::Disasm(args) => cmd::disasm::run(&args, &mut stdout),
+        #[cfg(feature = "kernel")]
+        Command::Load(args) => cmd::load::run(&args, &mut stdout),
+    }
+}
