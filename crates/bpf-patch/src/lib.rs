@@ -13,6 +13,8 @@
 #![warn(missing_docs)]
 
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod insn;
 pub mod op;
 pub mod opcode;
