@@ -1,1 +1,0 @@
-//! Work in progress: filled in by the issue that introduces it.
