@@ -185,7 +185,9 @@ mod tests {
     #[test]
     fn constructors_encode_like_the_kernel_macros() {
         // Expected slots written out as (code, dst, src, off, imm), as filter.h builds them.
-        let cases: &[(Op, (u8, u8, u8, i16, i32))] = &[
+        /// (code, dst, src, off, imm)
+        type Fields = (u8, u8, u8, i16, i32);
+        let cases: &[(Op, Fields)] = &[
             (mov64_imm(Reg::R0, -61), (0xb7, 0, 0, 0, -61)),
             (mov32_reg(Reg::R4, Reg::R3), (0xbc, 4, 3, 0, 0)),
             (ldx_mem(Size::DW, Reg::R3, Reg::R1, 56), (0x79, 3, 1, 56, 0)),

@@ -16,3 +16,49 @@ pub fn decode(data: &[u8]) {
         }
     }
 }
+
+/// Assembles arbitrary text; whatever assembles must print (lossless syntax) and assemble back
+/// to the same slots.
+pub fn assemble(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(slots) = crate::text::assemble(text) else { return };
+    let listing =
+        crate::text::listing_with(&slots, crate::text::Syntax::Lossless).expect("assembled code decodes");
+    let again = crate::text::assemble(&listing).expect("printed code assembles");
+    assert_eq!(again, slots, "assemble/print/assemble is not the identity");
+}
+
+/// Applies an edit set derived from the input bytes to the instruction stream the bytes also
+/// hold: never a panic, and on success every kept jump still reaches its target's image.
+pub fn edit(data: &[u8]) {
+    use crate::edit::{apply, position_field, ApplyOptions, Edits};
+    use crate::insn::{Insn, Slot};
+    let (head, code) = data.split_at(data.len().min(16));
+    let Ok(insns) = slots_from_bytes(&code[..code.len() / 8 * 8], Endian::Little) else { return };
+    if insns.is_empty() {
+        return;
+    }
+    let mut edits = Edits::new();
+    for pair in head.chunks(2) {
+        let at = Slot(u32::from(pair[0]) % insns.len() as u32);
+        let n = pair.get(1).copied().unwrap_or(0);
+        let code = vec![Insn::new(0xb7, 0, 0, 0, i32::from(n)); usize::from(n % 4)];
+        match n % 4 {
+            0 => edits.delete(at),
+            1 => edits.insert_before(at, code),
+            2 => edits.insert_after(at, code),
+            _ => edits.replace(at, code),
+        };
+    }
+    let Ok(applied) = apply(&insns, &edits, &ApplyOptions::default()) else { return };
+    let mut i = 0usize;
+    while i < insns.len() {
+        let old = Slot(i as u32);
+        if let (Some(new), Some(field)) = (applied.remap.position(old), position_field(&insns[i])) {
+            let target = i64::from(old.0) + field.get(&insns[i]) + 1;
+            let landed = applied.remap.target(Slot(target as u32)).expect("apply checked the target");
+            assert_eq!(i64::from(new.0) + field.get(&applied.insns[new.index()]) + 1, i64::from(landed.0));
+        }
+        i += if insns[i].is_ld_imm64() { 2 } else { 1 };
+    }
+}

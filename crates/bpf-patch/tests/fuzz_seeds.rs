@@ -20,3 +20,13 @@ fn replay(target: &str, body: fn(&[u8])) {
 fn decode_seeds() {
     replay("decode", bpf_patch::fuzz::decode);
 }
+
+#[test]
+fn assemble_seeds() {
+    replay("assemble", bpf_patch::fuzz::assemble);
+}
+
+#[test]
+fn edit_seeds() {
+    replay("edit", bpf_patch::fuzz::edit);
+}

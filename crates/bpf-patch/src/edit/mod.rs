@@ -198,6 +198,12 @@ pub enum EditError {
         /// The slot.
         at: Slot,
     },
+    /// The second slot of an `ld_imm64` is not `code = 0, regs = 0, off = 0`.
+    #[error("slot {at}: second slot of ld_imm64 is malformed (code, registers and off must be 0)")]
+    BadLdImm64Tail {
+        /// The second slot.
+        at: Slot,
+    },
     /// An original jump or call points outside the program.
     #[error("slot {at}: {field:?} target {target} is outside the {len}-slot program")]
     TargetOutOfRange {
@@ -260,29 +266,29 @@ enum Middle<'e> {
     Delete,
 }
 
-/// Marks the second slots of `ld_imm64`; fails on a truncated one at the end.
-fn second_slots(insns: &[Insn]) -> Result<Vec<u64>, EditError> {
-    let mut bits = vec![0u64; insns.len().div_ceil(64)];
-    let mut i = 0usize;
-    while i < insns.len() {
-        if insns[i].code == LD_IMM64 {
-            if i + 1 >= insns.len() {
-                return Err(EditError::TruncatedLdImm64 { at: Slot(i as u32) });
-            }
-            bits[(i + 1) / 64] |= 1 << ((i + 1) % 64);
-            i += 2;
-        } else {
-            i += 1;
-        }
+/// True if `slot` is the second slot of an `ld_imm64`, for the few edit positions. Exact for
+/// well-formed streams; in a stream where it could be wrong (a second slot whose code is not 0),
+/// [`apply`]'s scan reports the malformed `ld_imm64` anyway.
+fn is_second(insns: &[Insn], slot: u32) -> bool {
+    slot > 0 && insns.get(slot as usize - 1).is_some_and(|i| i.code == LD_IMM64)
+}
+
+/// Opcodes that may hold a position (whether they do can depend on `src_reg`), and `ld_imm64`
+/// (whose second slot the scan must skip): a table so the scan costs one lookup per slot.
+const CANDIDATE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut code = 0;
+    while code < 256 {
+        let c = code as u8;
+        let probe = Insn::new(c, 0, BPF_PSEUDO_CALL, 0, 0);
+        let func = Insn::new(c, 0, BPF_PSEUDO_FUNC, 0, 0);
+        t[code] = c == LD_IMM64 || position_field(&probe).is_some() || position_field(&func).is_some();
+        code += 1;
     }
-    Ok(bits)
-}
+    t
+};
 
-fn is_second(bits: &[u64], slot: u32) -> bool {
-    bits.get(slot as usize / 64).is_some_and(|w| w & (1 << (slot % 64)) != 0)
-}
-
-fn group_edits<'e>(edits: &'e Edits, insns: &[Insn], seconds: &[u64]) -> Result<Vec<Group<'e>>, EditError> {
+fn group_edits<'e>(edits: &'e Edits, insns: &[Insn]) -> Result<Vec<Group<'e>>, EditError> {
     let len = u32::try_from(insns.len()).map_err(|_| EditError::TooLarge)?;
     let mut order: Vec<usize> = (0..edits.entries.len()).collect();
     // Stable: equal slots keep insertion order.
@@ -293,7 +299,7 @@ fn group_edits<'e>(edits: &'e Edits, insns: &[Insn], seconds: &[u64]) -> Result<
         if at.0 >= len {
             return Err(EditError::OutOfBounds { at: *at, len });
         }
-        if is_second(seconds, at.0) {
+        if is_second(insns, at.0) {
             return Err(EditError::NotAnInstruction { at: *at });
         }
         if groups.last().is_none_or(|g| g.at != at.0) {
@@ -322,9 +328,8 @@ fn group_edits<'e>(edits: &'e Edits, insns: &[Insn], seconds: &[u64]) -> Result<
 
 /// Applies a batch of edits. See the module docs for the semantics.
 pub fn apply(insns: &[Insn], edits: &Edits, opts: &ApplyOptions<'_>) -> Result<Applied, EditError> {
-    let seconds = second_slots(insns)?;
-    let groups = group_edits(edits, insns, &seconds)?;
     let old_len = u32::try_from(insns.len()).map_err(|_| EditError::TooLarge)?;
+    let groups = group_edits(edits, insns)?;
 
     // Pass 1: lay out the output, copying unedited runs wholesale.
     let added: usize = groups
@@ -333,8 +338,6 @@ pub fn apply(insns: &[Insn], edits: &Edits, opts: &ApplyOptions<'_>) -> Result<A
         .sum();
     let mut out: Vec<Insn> = Vec::with_capacity(insns.len() + added);
     let mut builder = remap::Builder::with_capacity(groups.len());
-    // Kept original instructions inside edited groups: (old slot, new slot).
-    let mut kept_in_groups: Vec<(u32, u32)> = Vec::new();
     let mut next = 0u32;
     for g in &groups {
         out.extend_from_slice(&insns[next as usize..g.at as usize]);
@@ -346,7 +349,6 @@ pub fn apply(insns: &[Insn], edits: &Edits, opts: &ApplyOptions<'_>) -> Result<A
             Middle::Keep => {
                 let at = new_index(out.len())?;
                 out.extend_from_slice(&insns[g.at as usize..(g.at + g.width) as usize]);
-                kept_in_groups.push((g.at, at));
                 Some(at)
             }
             Middle::Replace(code) => {
@@ -364,55 +366,126 @@ pub fn apply(insns: &[Insn], edits: &Edits, opts: &ApplyOptions<'_>) -> Result<A
     out.extend_from_slice(&insns[next as usize..]);
     let remap = builder.finish(old_len, new_index(out.len())?);
 
-    // Pass 2: retarget the position fields of kept original instructions.
-    let mut fixed = opts.fixed_imm.iter().peekable();
-    let mut retarget = |old: u32, new: u32, out: &mut Vec<Insn>| -> Result<(), EditError> {
-        let insn = &insns[old as usize];
-        let Some(field) = position_field(insn) else { return Ok(()) };
-        while fixed.peek().is_some_and(|s| s.0 < old) {
-            fixed.next();
-        }
-        if fixed.peek().is_some_and(|s| s.0 == old) {
-            return Ok(());
-        }
-        let target = i64::from(old) + field.get(insn) + 1;
-        let at = Slot(old);
-        if target < 0 || target >= i64::from(old_len) {
-            return Err(EditError::TargetOutOfRange { at, field, target, len: old_len });
-        }
-        let target = target as u32;
-        if is_second(&seconds, target) {
-            return Err(EditError::TargetInsideLdImm64 { at, field, target });
-        }
-        let landed = remap.target(Slot(target)).expect("targets inside the program map somewhere");
-        if landed.0 >= remap.new_len() {
-            return Err(EditError::TargetDeleted { at, target });
-        }
-        let value = i64::from(landed.0) - i64::from(new) - 1;
-        field.set(&mut out[new as usize], value).ok_or(EditError::Overflow { at, field, value })
+    // Pass 2: retarget the position fields of kept original instructions, run by run. `k` is the
+    // index of the edited instruction after the run: the starting point for target look-ups,
+    // since most jumps are short.
+    let mut fix = Retarget {
+        insns,
+        remap: &remap,
+        fixed: opts.fixed_imm,
+        fixed_next: 0,
+        old_len,
+        seconds: vec![0; insns.len().div_ceil(64)],
+        pending: Vec::new(),
     };
-    let mut kept_iter = kept_in_groups.iter().peekable();
     let mut run_start = 0u32;
-    for g in groups.iter().map(Some).chain(std::iter::once(None)) {
-        let run_end = g.map_or(old_len, |g| g.at);
+    for k in 0..=groups.len() {
+        let run_end = groups.get(k).map_or(old_len, |g| g.at);
         if run_start < run_end {
-            // An unedited run moves as a block.
-            let base = remap.position(Slot(run_start)).expect("unedited instructions are kept").0;
+            let base = remap.run_base(k);
             let mut old = run_start;
             while old < run_end {
-                retarget(old, base + (old - run_start), &mut out)?;
-                old += if insns[old as usize].code == LD_IMM64 { 2 } else { 1 };
+                let insn = &insns[old as usize];
+                if CANDIDATE[insn.code as usize] {
+                    if insn.code == LD_IMM64 {
+                        check_tail(insns, old)?;
+                        fix.mark_second(old + 1);
+                    }
+                    fix.at(old, base + (old - run_start), k, &mut out)?;
+                    if insn.code == LD_IMM64 {
+                        old += 1;
+                    }
+                }
+                old += 1;
             }
         }
-        if let (Some(g), Some(&&(old, new))) = (g, kept_iter.peek()) {
-            if g.at == old {
-                retarget(old, new, &mut out)?;
-                kept_iter.next();
+        if let Some(g) = groups.get(k) {
+            if g.width == 2 {
+                check_tail(insns, g.at)?;
+                fix.mark_second(g.at + 1);
             }
+            if let Some(new) = remap.kept(k) {
+                fix.at(g.at, new, k, &mut out)?;
+            }
+            run_start = g.at + g.width;
         }
-        run_start = g.map_or(old_len, |g| g.at + g.width);
     }
+    fix.check_pending()?;
     Ok(Applied { insns: out, remap })
+}
+
+/// Fails unless the `ld_imm64` at `at` has a well-formed second slot.
+fn check_tail(insns: &[Insn], at: u32) -> Result<(), EditError> {
+    match insns.get(at as usize + 1) {
+        None => Err(EditError::TruncatedLdImm64 { at: Slot(at) }),
+        Some(t) if t.code != 0 || t.dst_reg() != 0 || t.src_reg() != 0 || t.off != 0 => {
+            Err(EditError::BadLdImm64Tail { at: Slot(at + 1) })
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Pass 2's state: retargets one kept original instruction.
+struct Retarget<'a> {
+    insns: &'a [Insn],
+    remap: &'a Remap,
+    fixed: &'a [Slot],
+    /// Index into `fixed` of the first entry not before the current instruction.
+    fixed_next: usize,
+    old_len: u32,
+    /// Second slots of `ld_imm64` seen so far by the in-order scan, as a bitmap.
+    seconds: Vec<u64>,
+    /// Forward targets, checked against `seconds` once the scan is complete (reading the
+    /// target's neighbour instead would miss the cache on every forward jump).
+    pending: Vec<(u32, u32, PositionField)>,
+}
+
+impl Retarget<'_> {
+    fn mark_second(&mut self, slot: u32) {
+        self.seconds[slot as usize / 64] |= 1 << (slot % 64);
+    }
+
+    fn is_second(&self, slot: u32) -> bool {
+        self.seconds[slot as usize / 64] & (1 << (slot % 64)) != 0
+    }
+
+    /// Fails if any forward target turned out to be the second slot of an `ld_imm64`.
+    fn check_pending(&self) -> Result<(), EditError> {
+        match self.pending.iter().find(|&&(_, target, _)| self.is_second(target)) {
+            Some(&(at, target, field)) => Err(EditError::TargetInsideLdImm64 { at: Slot(at), field, target }),
+            None => Ok(()),
+        }
+    }
+
+    fn at(&mut self, old: u32, new: u32, hint: usize, out: &mut [Insn]) -> Result<(), EditError> {
+        let insn = &self.insns[old as usize];
+        let Some(field) = position_field(insn) else { return Ok(()) };
+        while self.fixed.get(self.fixed_next).is_some_and(|s| s.0 < old) {
+            self.fixed_next += 1;
+        }
+        if self.fixed.get(self.fixed_next).is_some_and(|s| s.0 == old) {
+            return Ok(());
+        }
+        let at = Slot(old);
+        let target = i64::from(old) + field.get(insn) + 1;
+        if target < 0 || target >= i64::from(self.old_len) {
+            return Err(EditError::TargetOutOfRange { at, field, target, len: self.old_len });
+        }
+        let target = target as u32;
+        if target <= old {
+            if self.is_second(target) {
+                return Err(EditError::TargetInsideLdImm64 { at, field, target });
+            }
+        } else {
+            self.pending.push((old, target, field));
+        }
+        let landed = self.remap.target_hinted(target, hint);
+        if landed >= self.remap.new_len() {
+            return Err(EditError::TargetDeleted { at, target });
+        }
+        let value = i64::from(landed) - i64::from(new) - 1;
+        field.set(&mut out[new as usize], value).ok_or(EditError::Overflow { at, field, value })
+    }
 }
 
 fn middle_len(g: &Group<'_>) -> usize {

@@ -27,6 +27,8 @@ const NONE: u32 = u32::MAX;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Remap {
     points: Vec<Point>,
+    /// `old + width` of each point: the search key, kept compact for the scan's look-ups.
+    ends: Vec<u32>,
     old_len: u32,
     new_len: u32,
 }
@@ -45,7 +47,8 @@ impl Builder {
     }
 
     pub(super) fn finish(self, old_len: u32, new_len: u32) -> Remap {
-        Remap { points: self.points, old_len, new_len }
+        let ends = self.points.iter().map(|p| p.old + p.width).collect();
+        Remap { points: self.points, ends, old_len, new_len }
     }
 }
 
@@ -60,11 +63,64 @@ enum Found<'a> {
 impl Remap {
     /// The identity map of a program of `len` slots (no edits).
     pub fn identity(len: u32) -> Remap {
-        Remap { points: Vec::new(), old_len: len, new_len: len }
+        Remap { points: Vec::new(), ends: Vec::new(), old_len: len, new_len: len }
+    }
+
+    /// The index of the first edited instruction that ends after `old`, searched from `hint`:
+    /// a short linear probe over the compact `ends` array (most jumps are short), then a binary
+    /// search. Exact for any hint.
+    fn locate(&self, old: u32, hint: usize) -> usize {
+        const PROBE: usize = 16;
+        let ends = &self.ends;
+        let n = ends.len();
+        let mut i = hint.min(n);
+        if i < n && ends[i] <= old {
+            let limit = (i + PROBE).min(n);
+            i += 1;
+            while i < limit && ends[i] <= old {
+                i += 1;
+            }
+            if i < limit || i == n {
+                return i;
+            }
+            i + ends[i..].partition_point(|&e| e <= old)
+        } else {
+            let limit = i.saturating_sub(PROBE);
+            while i > limit && ends[i - 1] > old {
+                i -= 1;
+            }
+            if i > limit || i == 0 {
+                return i;
+            }
+            ends[..i].partition_point(|&e| e <= old)
+        }
+    }
+
+    /// New slot of the first instruction of the unedited run that follows edited instruction
+    /// `k - 1` (or starts the program, for `k == 0`).
+    pub(super) fn run_base(&self, k: usize) -> u32 {
+        k.checked_sub(1).map_or(0, |i| self.points[i].end)
+    }
+
+    /// New slot of the kept original of edited instruction `k`.
+    pub(super) fn kept(&self, k: usize) -> Option<u32> {
+        let kept = self.points[k].kept;
+        (kept != NONE).then_some(kept)
+    }
+
+    /// [`Remap::target`] of an in-range slot that is an instruction start, searching from `hint`.
+    pub(super) fn target_hinted(&self, old: u32, hint: usize) -> u32 {
+        match self.found(old, self.locate(old, hint)) {
+            Found::Edited { p, .. } => p.start,
+            Found::Moved(shift) => Self::moved(old, shift).0,
+        }
     }
 
     fn find(&self, old: u32) -> Found<'_> {
-        let k = self.points.partition_point(|p| p.old + p.width <= old);
+        self.found(old, self.ends.partition_point(|&e| e <= old))
+    }
+
+    fn found(&self, old: u32, k: usize) -> Found<'_> {
         if let Some(p) = self.points.get(k) {
             if p.old <= old {
                 return Found::Edited { p, second: old != p.old };

@@ -6,7 +6,10 @@ use crate::op::{Op, Reg};
 
 /// (bytes as (code, dst, src, off, imm), llvm-objdump-19 text). Every line was printed by
 /// `llvm-objdump-19 -d --no-show-raw-insn` on an object holding that encoding.
-const LLVM: &[((u8, u8, u8, i16, i32), &str)] = &[
+/// (code, dst, src, off, imm)
+type Fields = (u8, u8, u8, i16, i32);
+
+const LLVM: &[(Fields, &str)] = &[
     ((0xbf, 0, 1, 0, 0), "r0 = r1"),
     ((0x0f, 0, 2, 0, 0), "r0 += r2"),
     ((0x17, 0, 0, 0, 5), "r0 -= 0x5"),

@@ -1,0 +1,5 @@
+r0 = 0x0
+if r1 > 0x5 goto <out>
+r0 = 0x1 ll
+out:
+exit

@@ -1,0 +1,1 @@
+goto +0x7fff
