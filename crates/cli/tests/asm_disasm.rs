@@ -106,3 +106,27 @@ fn every_command_has_help_and_usage_errors_exit_2() {
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
+
+#[test]
+fn lossless_listing_assembles_back_to_the_same_bytes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = dir.path().join("calls.bin");
+    // call local +0x1 (pseudo call), call kfunc 0x10271, exit, exit
+    let bytes: Vec<u8> = [
+        [0x85, 0x10, 0, 0, 1, 0, 0, 0],
+        [0x85, 0x20, 0, 0, 0x71, 0x02, 0x01, 0],
+        [0x95, 0, 0, 0, 0, 0, 0, 0],
+        [0x95, 0, 0, 0, 0, 0, 0, 0],
+    ]
+    .concat();
+    std::fs::write(&bin, &bytes).expect("write input");
+    let out = bpfpatch(&["disasm", "--lossless", path(&bin)]);
+    assert!(out.status.success());
+    let listing = text(&out.stdout);
+    assert!(listing.contains("call local 0x1") && listing.contains("call kfunc 0x10271"), "{listing}");
+    let src = dir.path().join("calls.s");
+    let back = dir.path().join("back.bin");
+    std::fs::write(&src, &listing).expect("write listing");
+    assert!(bpfpatch(&["asm", path(&src), "-o", path(&back)]).status.success());
+    assert_eq!(std::fs::read(&back).expect("read back"), bytes);
+}

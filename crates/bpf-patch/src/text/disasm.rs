@@ -183,9 +183,10 @@ fn write_op(op: &Op, syntax: Syntax, out: &mut String) -> std::fmt::Result {
             write!(out, "r{} = {} ll", dst.num(), hex(v))
         }
         Op::LdImm64 { dst, src, imm, next_imm } => {
-            write!(out, "ld_pseudo\tr{}, {:#x}, {}", dst.num(), src.code(), hex(imm.into()))?;
+            // llvm prints the pseudo immediate unsigned, unlike every other immediate.
+            write!(out, "ld_pseudo\tr{}, {:#x}, {:#x}", dst.num(), src.code(), imm as u32)?;
             if syntax == Syntax::Lossless && next_imm != 0 {
-                write!(out, ", {}", hex(next_imm.into()))?;
+                write!(out, ", {:#x}", next_imm as u32)?;
             }
             Ok(())
         }

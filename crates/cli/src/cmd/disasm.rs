@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bpf_patch::insn::{slots_from_bytes, Endian};
+use bpf_patch::text::Syntax;
 
 use crate::Status;
 
@@ -17,6 +18,10 @@ pub struct Args {
     /// Read big-endian slots instead of little-endian.
     #[arg(long)]
     pub big_endian: bool,
+    /// Spell out what llvm-objdump's text drops (`call local`, `call kfunc`, ...), so that the
+    /// listing assembles back to the same bytes.
+    #[arg(long)]
+    pub lossless: bool,
 }
 
 /// Runs the command. The whole stream is decoded before anything is printed.
@@ -25,7 +30,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let endian = if args.big_endian { Endian::Big } else { Endian::Little };
     let name = args.input.display();
     let insns = slots_from_bytes(&bytes, endian).with_context(|| format!("{name}"))?;
-    let listing = bpf_patch::text::listing(&insns).with_context(|| format!("{name}"))?;
+    let syntax = if args.lossless { Syntax::Lossless } else { Syntax::Llvm };
+    let listing = bpf_patch::text::listing_with(&insns, syntax).with_context(|| format!("{name}"))?;
     out.write_all(listing.as_bytes()).context("writing to standard output")?;
     Ok(Status::Ok)
 }
