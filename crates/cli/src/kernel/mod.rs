@@ -123,7 +123,78 @@ pub fn load_each(bytes: &[u8], opts: &LoadOptions) -> Result<Vec<ProgramLoad>, L
         }
         None => names.iter().collect(),
     };
+    // All selected programs in one load first: programs that refer to each other (a prog array
+    // initialised with `.values`) load only together. Each still gets its own log.
+    if let Some(all) = load_together(bytes, &selected, opts)? {
+        return Ok(all);
+    }
+    // Something was rejected: one program at a time attributes each verdict.
     selected.into_iter().map(|(name, section)| load_one(bytes, name, section, opts).map(|(r, _)| r)).collect()
+}
+
+/// Loads the selected programs in one `bpf_object__load`; `None` if it failed.
+fn load_together(
+    bytes: &[u8],
+    selected: &[&(String, String)],
+    opts: &LoadOptions,
+) -> Result<Option<Vec<ProgramLoad>>, LoadError> {
+    let _serial = LOAD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut open =
+        ObjectBuilder::default().open_memory(bytes).map_err(|source| LoadError::Open { source })?;
+    let mut bufs: Vec<(String, String, Vec<u8>)> = Vec::new();
+    for mut prog in open.progs_mut() {
+        let name = os(prog.name());
+        let Some((_, section)) = selected.iter().find(|(n, _)| *n == name) else {
+            prog.set_autoload(false);
+            continue;
+        };
+        let mut buf = vec![0u8; LOG_BUF_SIZE];
+        configure(&mut prog, &mut buf, opts);
+        bufs.push((name, section.clone(), buf));
+    }
+    let previous = libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, capture_libbpf_message)));
+    let result = open.load();
+    libbpf_rs::set_print(previous);
+    if result.is_err() {
+        return Ok(None);
+    }
+    Ok(Some(
+        bufs.into_iter()
+            .map(|(name, section, buf)| {
+                let log = log_text(&buf);
+                ProgramLoad {
+                    name,
+                    section,
+                    accepted: true,
+                    summary: summarize(&log, true),
+                    libbpf_message: None,
+                    log,
+                }
+            })
+            .collect(),
+    ))
+}
+
+/// Sets the log level, log buffer and device binding of one program before load.
+fn configure(prog: &mut libbpf_rs::OpenProgramMut<'_>, log_buf: &mut [u8], opts: &LoadOptions) {
+    let level = if opts.log_level == 0 { DEFAULT_LOG_LEVEL } else { opts.log_level };
+    prog.set_log_level(level);
+    if let Some(ifindex) = opts.dev_bound_ifindex {
+        prog.set_ifindex(ifindex);
+        prog.set_flags(libbpf_sys::BPF_F_XDP_DEV_BOUND_ONLY);
+    }
+    let raw = prog.as_libbpf_object().as_ptr();
+    let size = libbpf_sys::size_t::try_from(log_buf.len()).expect("16 MiB fits size_t");
+    // SAFETY: `raw` is the live bpf_program of the object being configured; every caller keeps
+    // `log_buf` alive until after that object's load returned.
+    unsafe {
+        libbpf_sys::bpf_program__set_log_buf(raw, log_buf.as_mut_ptr().cast(), size);
+    }
+}
+
+fn log_text(buf: &[u8]) -> String {
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
 /// A loaded object whose program `name` passed the verifier; drop unloads it.
@@ -207,24 +278,11 @@ pub fn load_one(
     let mut open =
         ObjectBuilder::default().open_memory(bytes).map_err(|source| LoadError::Open { source })?;
     let mut log_buf = vec![0u8; LOG_BUF_SIZE];
-    let level = if opts.log_level == 0 { DEFAULT_LOG_LEVEL } else { opts.log_level };
     for mut prog in open.progs_mut() {
         let this = os(prog.name()) == name;
         prog.set_autoload(this);
-        if !this {
-            continue;
-        }
-        prog.set_log_level(level);
-        if let Some(ifindex) = opts.dev_bound_ifindex {
-            prog.set_ifindex(ifindex);
-            prog.set_flags(libbpf_sys::BPF_F_XDP_DEV_BOUND_ONLY);
-        }
-        let raw = prog.as_libbpf_object().as_ptr();
-        let size = libbpf_sys::size_t::try_from(log_buf.len()).expect("16 MiB fits size_t");
-        // SAFETY: `raw` is the live bpf_program of `open`; `log_buf` outlives the load below
-        // (it is dropped at the end of this function, after `open.load()` returned).
-        unsafe {
-            libbpf_sys::bpf_program__set_log_buf(raw, log_buf.as_mut_ptr().cast(), size);
+        if this {
+            configure(&mut prog, &mut log_buf, opts);
         }
     }
     if let Ok(mut m) = LIBBPF_MESSAGES.lock() {
@@ -233,8 +291,7 @@ pub fn load_one(
     let previous = libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, capture_libbpf_message)));
     let result = open.load();
     libbpf_rs::set_print(previous);
-    let log_len = log_buf.iter().position(|&b| b == 0).unwrap_or(log_buf.len());
-    let log = String::from_utf8_lossy(&log_buf[..log_len]).into_owned();
+    let log = log_text(&log_buf);
     let libbpf_message = LIBBPF_MESSAGES.lock().ok().map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
     let accepted = result.is_ok();
     let mut summary = summarize(&log, accepted);
