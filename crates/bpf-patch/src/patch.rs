@@ -1,98 +1,138 @@
-//! [`Patch`]: a growable instruction buffer for generated code, the RFC's `struct bpf_patch`
-//! (kernel-notes §A.1) done right.
+//! [`Patch`]: a growable buffer of instructions with labels, the RFC's `struct bpf_patch`
+//! (kernel-notes §A.1) done right (§A.5).
 //!
-//! - Growth is a `Vec` (no manual capacity, so none of the RFC's double-doubling overflow or
-//!   double free); errors are `Result`s, not a sticky field.
-//! - Appending several instructions is atomic.
-//! - `ld_imm64` is one entry of two slots; labels are bound between entries, so no label can ever
-//!   point at the second slot of an `ld_imm64`.
-//! - Jump targets are explicit: [`Target::Label`], [`Target::End`] (one past the last
-//!   instruction of the patch: the RFC's `S16_MAX` sentinel made explicit) and [`Target::Rel`].
-//!   [`Patch::finish`] resolves them with checked conversion (`i16` for `off`, `i32` for `imm`)
-//!   and fails instead of truncating.
-//! - [`Patch::regs_written`] is the true set of defined registers (ALU and load destinations,
-//!   `R0`-`R5` for calls), not the RFC's OR of every `dst_reg` (which counted store addresses).
-//! - [`Patch::from_rfc`] reads RFC-style sequences that use `off = 0x7fff` for jump-to-end.
+//! - Backed by a `Vec` of logical entries: an `ld_imm64` is one entry spanning two slots, so no
+//!   label or jump can land on its second slot.
+//! - Appends are atomic: [`Patch::push_insns`] decodes the whole sequence before appending any of
+//!   it; there is no sticky error field.
+//! - Jump targets are explicit ([`Target`]): a label, the end of the patch (the RFC's `S16_MAX`
+//!   sentinel made explicit), or a raw relative offset. They are resolved by [`Patch::resolve`] with
+//!   checked conversion (16 bits for `off`, 32 bits for `imm`); nothing is ever truncated.
+//! - [`Patch::regs_written`] / [`Patch::regs_read`] are true definitions and uses (via
+//!   [`Op::regs_written`] / [`Op::regs_read`]), not the RFC's OR of `dst_reg`.
+//!
+//! Splicing a finished patch into a program is the job of [`crate::edit`].
 
-use crate::insn::Insn;
-use crate::op::{CallTarget, LdImm64Src, Op};
+use crate::edit::{position_field, PositionField};
+use crate::insn::{Insn, Slot};
+use crate::op::{CallTarget, Cond, DecodeError, LdImm64Src, Op, Operand, Reg, Width};
+use crate::opcode::{bpf_class, BPF_JMP};
 
-/// A label of a [`Patch`], created by [`Patch::new_label`] and bound by [`Patch::bind`].
+/// A label of one [`Patch`], made by [`Patch::new_label`] and placed by [`Patch::bind`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Label(u32);
 
-/// Where a jump, call or callback address of a patch points.
+impl Label {
+    /// The label's number within its patch (for messages).
+    pub const fn id(self) -> u32 {
+        self.0
+    }
+}
+
+/// Where a jump, call or function-address load of a [`Patch`] goes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Target {
-    /// A label bound in the same patch.
+    /// The instruction at which the label is bound.
     Label(Label),
-    /// One past the last instruction of the patch: where execution continues after it once it
-    /// is spliced in.
+    /// One past the last instruction of the patch: once spliced, the instruction that follows the
+    /// patch (the RFC's `off = S16_MAX` "jump to end", made explicit).
     End,
-    /// A raw relative offset, kept as is.
+    /// A raw offset in slots relative to the next slot, as encoded. A target outside the patch is
+    /// the caller's business (it must already be in post-splice coordinates).
     Rel(i32),
 }
 
-/// Why a patch cannot be resolved.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// Why a patch cannot be built or resolved.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum PatchError {
-    /// A label was bound twice.
-    #[error("label {0:?} is bound twice")]
-    Rebound(Label),
-    /// A target names a label that was never bound.
-    #[error("instruction {index} jumps to label {label:?}, which is never bound")]
-    Unbound {
-        /// Index of the instruction (logical, in push order).
-        index: usize,
+    /// A label was bound a second time.
+    #[error("label {label} bound twice (at slot {first} and at slot {second})")]
+    LabelBoundTwice {
         /// The label.
-        label: Label,
+        label: u32,
+        /// Where it was bound first.
+        first: Slot,
+        /// The second attempt.
+        second: Slot,
     },
-    /// A target was given for an instruction that holds no position.
-    #[error("instruction {index} ({op:?}) cannot take a jump target")]
+    /// A label that belongs to another patch.
+    #[error("label {label} does not belong to this patch")]
+    ForeignLabel {
+        /// The label.
+        label: u32,
+    },
+    /// A jump to a label that was never bound.
+    #[error("slot {at}: jump to label {label}, which is never bound")]
+    UnboundLabel {
+        /// The jumping instruction.
+        at: Slot,
+        /// The label.
+        label: u32,
+    },
+    /// A target lands on the second slot of an `ld_imm64` of the patch.
+    #[error("slot {at}: target slot {target} is the second slot of an ld_imm64")]
+    TargetInsideLdImm64 {
+        /// The jumping instruction.
+        at: Slot,
+        /// The target.
+        target: Slot,
+    },
+    /// A resolved offset does not fit its field.
+    #[error("slot {at}: offset {value} does not fit the {bits}-bit {field}")]
+    OffsetOverflow {
+        /// The jumping instruction.
+        at: Slot,
+        /// The field.
+        field: PositionField,
+        /// Its width.
+        bits: u32,
+        /// The offset that does not fit.
+        value: i64,
+    },
+    /// [`Patch::branch`] was given an instruction that holds no position.
+    #[error("{op:?} holds no jump or call target")]
     NotABranch {
-        /// Index of the instruction.
-        index: usize,
         /// The instruction.
         op: Op,
     },
-    /// A resolved offset does not fit its field.
-    #[error("instruction {index} needs offset {value}, which does not fit in {field}")]
-    OutOfRange {
-        /// Index of the instruction.
-        index: usize,
-        /// The offset needed.
-        value: i64,
-        /// `i16` or `i32`.
-        field: &'static str,
-    },
+    /// A raw sequence does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The patch would exceed `u32::MAX` slots.
+    #[error("patch exceeds {max} slots", max = u32::MAX)]
+    TooLong,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 struct Entry {
     op: Op,
     target: Option<Target>,
-    /// Slot of this entry inside the patch.
-    slot: u32,
 }
 
-/// A growable buffer of instructions with labels.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A growable instruction buffer with labels (see the module documentation).
+///
+/// ```
+/// use bpf_patch::filter::{mov64_imm, exit};
+/// use bpf_patch::op::{Cond, Operand, Reg, Width};
+/// use bpf_patch::patch::{Patch, Target};
+///
+/// let mut p = Patch::new();
+/// let done = p.new_label();
+/// p.jump(Width::W64, Cond::Eq, Reg::R1, Operand::Imm(0), Target::Label(done));
+/// p.push(mov64_imm(Reg::R0, 1));
+/// p.bind(done)?;
+/// p.jump(Width::W64, Cond::Ne, Reg::R2, Operand::Imm(0), Target::End);
+/// p.push(exit());
+/// let slots = p.finish()?;
+/// assert_eq!((slots[0].off, slots[2].off), (1, 1));
+/// # Ok::<(), bpf_patch::patch::PatchError>(())
+/// ```
+#[derive(Clone, Debug, Default)]
 pub struct Patch {
     entries: Vec<Entry>,
-    /// Slot where each label is bound.
-    labels: Vec<Option<u32>>,
     slots: u32,
-}
-
-/// Which field of `op` a target resolves into, and its width.
-fn target_field(op: &Op) -> Option<&'static str> {
-    match op {
-        Op::Ja { .. } | Op::MayGoto { .. } | Op::Jump { .. } => Some("i16"),
-        Op::Gotol { .. } | Op::Call(CallTarget::Local(_)) | Op::LdImm64 { src: LdImm64Src::Func, .. } => {
-            Some("i32")
-        }
-        _ => None,
-    }
+    /// Slot at which each label is bound, if it is.
+    labels: Vec<Option<u32>>,
 }
 
 impl Patch {
@@ -101,232 +141,343 @@ impl Patch {
         Patch::default()
     }
 
-    /// Appends one instruction.
-    pub fn push(&mut self, op: Op) -> &mut Self {
-        self.entries.push(Entry { op, target: None, slot: self.slots });
-        self.slots += op.slots();
-        self
-    }
-
-    /// Appends several instructions at once.
-    pub fn extend(&mut self, ops: impl IntoIterator<Item = Op>) -> &mut Self {
-        for op in ops {
-            self.push(op);
-        }
-        self
-    }
-
-    /// Appends a jump, `gotol`, `may_goto`, bpf-to-bpf call or `ld_imm64` callback address whose
-    /// offset is resolved from `target` by [`Patch::finish`] (the offset in `op` is ignored).
-    pub fn push_branch(&mut self, op: Op, target: Target) -> Result<&mut Self, PatchError> {
-        if target_field(&op).is_none() {
-            return Err(PatchError::NotABranch { index: self.entries.len(), op });
-        }
-        self.entries.push(Entry { op, target: Some(target), slot: self.slots });
-        self.slots += op.slots();
-        Ok(self)
-    }
-
-    /// A fresh, unbound label.
-    pub fn new_label(&mut self) -> Label {
-        self.labels.push(None);
-        Label(u32::try_from(self.labels.len() - 1).expect("fewer than 2^32 labels"))
-    }
-
-    /// Binds `label` to the current end of the patch (the next instruction pushed).
-    pub fn bind(&mut self, label: Label) -> Result<&mut Self, PatchError> {
-        let slot = self.labels.get_mut(label.0 as usize).expect("labels come from new_label of this patch");
-        if slot.is_some() {
-            return Err(PatchError::Rebound(label));
-        }
-        *slot = Some(self.slots);
-        Ok(self)
-    }
-
-    /// Number of instructions (an `ld_imm64` counts once).
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// True if nothing was pushed.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Number of 8-byte slots.
+    /// Length in 8-byte slots (an `ld_imm64` counts two).
     pub fn len_slots(&self) -> u32 {
         self.slots
     }
 
-    /// The instructions as pushed (targets unresolved).
-    pub fn ops(&self) -> impl Iterator<Item = &Op> {
-        self.entries.iter().map(|e| &e.op)
+    /// Whether nothing has been appended.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
-    /// Registers written by the patch, as a mask of `1 << reg`.
+    /// The slot the next appended instruction will occupy.
+    pub fn position(&self) -> Slot {
+        Slot(self.slots)
+    }
+
+    fn append(&mut self, op: Op, target: Option<Target>) {
+        self.slots = self.slots.checked_add(op.slots()).expect("a patch never exceeds u32::MAX slots");
+        self.entries.push(Entry { op, target });
+    }
+
+    /// Appends one instruction. A jump or call appended this way keeps its encoded offset, like
+    /// [`Target::Rel`].
+    pub fn push(&mut self, op: Op) -> &mut Self {
+        self.append(op, None);
+        self
+    }
+
+    /// Appends several instructions.
+    pub fn extend(&mut self, ops: impl IntoIterator<Item = Op>) -> &mut Self {
+        for op in ops {
+            self.append(op, None);
+        }
+        self
+    }
+
+    /// Decodes raw slots and appends them, all or nothing: a malformed slot appends nothing.
+    pub fn push_insns(&mut self, insns: &[Insn]) -> Result<&mut Self, PatchError> {
+        let ops = crate::op::decode_all(insns)?;
+        self.extend(ops.into_iter().map(|(_, op)| op));
+        Ok(self)
+    }
+
+    /// Appends an instruction that holds a position (jump, `gotol`, `may_goto`, bpf-to-bpf call,
+    /// `ld_imm64` of a function address) whose target is resolved later; its encoded offset is
+    /// ignored.
+    pub fn branch(&mut self, op: Op, target: Target) -> Result<&mut Self, PatchError> {
+        if position_field(&op.encode().0).is_none() {
+            return Err(PatchError::NotABranch { op });
+        }
+        self.append(op, Some(target));
+        Ok(self)
+    }
+
+    /// `goto target`.
+    pub fn ja(&mut self, target: Target) -> &mut Self {
+        self.append(Op::Ja { off: 0 }, Some(target));
+        self
+    }
+
+    /// `gotol target` (32-bit offset, cpu v4).
+    pub fn gotol(&mut self, target: Target) -> &mut Self {
+        self.append(Op::Gotol { imm: 0 }, Some(target));
+        self
+    }
+
+    /// `may_goto target`.
+    pub fn may_goto(&mut self, target: Target) -> &mut Self {
+        self.append(Op::MayGoto { off: 0 }, Some(target));
+        self
+    }
+
+    /// `if dst cond src goto target`.
+    pub fn jump(&mut self, width: Width, cond: Cond, dst: Reg, src: Operand, target: Target) -> &mut Self {
+        self.append(Op::Jump { width, cond, dst, src, off: 0 }, Some(target));
+        self
+    }
+
+    /// `call target` (bpf-to-bpf).
+    pub fn call_local(&mut self, target: Target) -> &mut Self {
+        self.append(Op::Call(CallTarget::Local(0)), Some(target));
+        self
+    }
+
+    /// `dst = target ll` with `src_reg = BPF_PSEUDO_FUNC` (address of a callback).
+    pub fn ld_func(&mut self, dst: Reg, target: Target) -> &mut Self {
+        self.append(Op::LdImm64 { dst, src: LdImm64Src::Func, imm: 0, next_imm: 0 }, Some(target));
+        self
+    }
+
+    /// A fresh, unbound label.
+    pub fn new_label(&mut self) -> Label {
+        let id = u32::try_from(self.labels.len()).expect("fewer than u32::MAX labels");
+        self.labels.push(None);
+        Label(id)
+    }
+
+    /// Binds `label` to the current position (the next instruction appended, or the end of the
+    /// patch if none follows). Labels are bound between entries, so never on the second slot of
+    /// an `ld_imm64`.
+    pub fn bind(&mut self, label: Label) -> Result<&mut Self, PatchError> {
+        let here = self.slots;
+        let entry =
+            self.labels.get_mut(label.0 as usize).ok_or(PatchError::ForeignLabel { label: label.0 })?;
+        if let Some(first) = *entry {
+            return Err(PatchError::LabelBoundTwice {
+                label: label.0,
+                first: Slot(first),
+                second: Slot(here),
+            });
+        }
+        *entry = Some(here);
+        Ok(self)
+    }
+
+    /// Registers written by any instruction of the patch (mask of `1 << reg`).
     pub fn regs_written(&self) -> u16 {
         self.entries.iter().fold(0, |m, e| m | e.op.regs_written())
     }
 
-    /// Registers read by the patch, as a mask of `1 << reg`.
+    /// Registers read by any instruction of the patch (mask of `1 << reg`).
     pub fn regs_read(&self) -> u16 {
         self.entries.iter().fold(0, |m, e| m | e.op.regs_read())
     }
 
-    /// Resolves every target and encodes the patch.
-    pub fn finish(&self) -> Result<Vec<Insn>, PatchError> {
+    /// Resolves every target and encodes the patch into slots.
+    pub fn resolve(&self) -> Result<Vec<Insn>, PatchError> {
+        let mut second_slots = Vec::new();
+        let mut at = 0u32;
+        for e in &self.entries {
+            if e.op.slots() == 2 {
+                second_slots.push(at + 1);
+            }
+            at += e.op.slots();
+        }
         let mut out = Vec::with_capacity(self.slots as usize);
-        for (index, e) in self.entries.iter().enumerate() {
-            let mut op = e.op;
+        for e in &self.entries {
+            let here = u32::try_from(out.len()).expect("slots counted in u32");
+            let (mut first, second) = e.op.encode();
             if let Some(target) = e.target {
-                let rel = match target {
-                    Target::Rel(r) => i64::from(r),
-                    Target::End => i64::from(self.slots) - i64::from(e.slot) - 1,
+                let field = position_field(&first).expect("branch() accepts only position-holding ops");
+                let dest: i64 = match target {
+                    Target::End => i64::from(self.slots),
+                    Target::Rel(rel) => i64::from(here) + 1 + i64::from(rel),
                     Target::Label(l) => {
                         let bound =
-                            self.labels[l.0 as usize].ok_or(PatchError::Unbound { index, label: l })?;
-                        i64::from(bound) - i64::from(e.slot) - 1
+                            self.labels.get(l.0 as usize).ok_or(PatchError::ForeignLabel { label: l.0 })?;
+                        i64::from(bound.ok_or(PatchError::UnboundLabel { at: Slot(here), label: l.0 })?)
                     }
                 };
-                set_offset(&mut op, rel).map_err(|field| PatchError::OutOfRange {
-                    index,
-                    value: rel,
-                    field,
-                })?;
+                if let Ok(d) = u32::try_from(dest) {
+                    if second_slots.binary_search(&d).is_ok() {
+                        return Err(PatchError::TargetInsideLdImm64 { at: Slot(here), target: Slot(d) });
+                    }
+                }
+                let value = dest - i64::from(here) - 1;
+                if !field.set(&mut first, value) {
+                    return Err(PatchError::OffsetOverflow {
+                        at: Slot(here),
+                        field,
+                        bits: field.bits(),
+                        value,
+                    });
+                }
             }
-            op.encode_into(&mut out);
+            out.push(first);
+            out.extend(second);
         }
         Ok(out)
     }
 
-    /// Reads an RFC-style sequence: a `BPF_JMP`-class jump (any condition, `ja` included, as in
-    /// the non-RFC v1 `bpf_patch_resolve_jmp`) with `off == 0x7fff` becomes a [`Target::End`];
-    /// `BPF_JMP32` jumps are never resolved (neither RFC version did). Other offsets are kept.
-    pub fn from_rfc(insns: &[Insn]) -> Result<Patch, crate::op::DecodeError> {
+    /// Resolves and encodes, consuming the patch.
+    pub fn finish(self) -> Result<Vec<Insn>, PatchError> {
+        self.resolve()
+    }
+
+    /// Decodes an RFC-style sequence in which a jump with `off == 0x7fff` (`S16_MAX`) means
+    /// "jump to one past the end of the patch", turning those into [`Target::End`].
+    ///
+    /// Sentinel rule (a choice): that of the non-RFC v1 `bpf_patch_resolve_jmp` — every
+    /// `BPF_JMP`-class jump with the offset in `off` (`ja`, conditional jumps with either source,
+    /// `may_goto`), not only register-compare jumps as in RFC v2 06/14. `BPF_JMP32`-class jumps
+    /// are never resolved (neither version did), and calls and `exit` are excluded although v1's
+    /// loop did not exclude them, because their `off` is not a jump offset. Any other jump keeps
+    /// its raw offset as [`Target::Rel`]. A genuine offset of 32767 cannot be expressed in RFC
+    /// style; that collision is the defect the explicit target removes.
+    pub fn from_rfc(insns: &[Insn]) -> Result<Patch, PatchError> {
+        let ops = crate::op::decode_all(insns)?;
         let mut patch = Patch::new();
-        for (_, op) in crate::op::decode_all(insns)? {
-            let end = match op {
-                Op::Ja { off } | Op::MayGoto { off } => off == i16::MAX,
-                Op::Jump { width: crate::op::Width::W64, off, .. } => off == i16::MAX,
-                _ => false,
-            };
-            if end {
-                patch.push_branch(op, Target::End).expect("jumps take targets");
-            } else {
-                patch.push(op);
+        for (slot, op) in ops {
+            let first = op.encode().0;
+            match position_field(&first) {
+                Some(PositionField::JumpOff) if bpf_class(first.code) == BPF_JMP && first.off == i16::MAX => {
+                    patch.append(op, Some(Target::End));
+                }
+                Some(field) => {
+                    let rel = i32::try_from(field.get(&first)).expect("fields are at most 32 bits");
+                    patch.append(op, Some(Target::Rel(rel)));
+                }
+                None => patch.append(op, None),
             }
+            debug_assert_eq!(u64::from(slot.0) + u64::from(op.slots()), u64::from(patch.slots));
         }
         Ok(patch)
     }
 }
 
-fn set_offset(op: &mut Op, rel: i64) -> Result<(), &'static str> {
-    match op {
-        Op::Ja { off } | Op::MayGoto { off } | Op::Jump { off, .. } => {
-            *off = i16::try_from(rel).map_err(|_| "i16")?
-        }
-        Op::Gotol { imm }
-        | Op::Call(CallTarget::Local(imm))
-        | Op::LdImm64 { src: LdImm64Src::Func, imm, .. } => {
-            *imm = i32::try_from(rel).map_err(|_| "i32")?;
-        }
-        _ => unreachable!("push_branch accepts only instructions with a position field"),
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::*;
-    use crate::op::{Cond, Reg, Size};
-    use crate::text::{listing, Syntax};
+    use crate::filter::{exit, ld_imm64, mov64_imm};
+    use crate::opcode::{BPF_JA, BPF_JMP32};
 
-    /// The veth rx_timestamp body of kernel-notes §B.4.1, written with a label and jump-to-end.
-    fn veth_timestamp() -> Patch {
+    #[test]
+    fn labels_end_and_rel_resolve_to_offsets() {
         let mut p = Patch::new();
-        let have_skb = p.new_label();
-        p.push(ldx_mem(Size::DW, Reg::R3, Reg::R1, 56));
-        p.push_branch(jmp_imm(Cond::Ne, Reg::R3, 0, 0), Target::Label(have_skb)).expect("jump");
-        p.push(mov64_imm(Reg::R0, -61));
-        p.push_branch(jmp_a(0), Target::End).expect("jump");
-        p.bind(have_skb).expect("first bind");
-        p.extend([
-            ldx_mem(Size::DW, Reg::R4, Reg::R3, 192),
-            ldx_mem(Size::W, Reg::R5, Reg::R3, 188),
-            alu64_reg(crate::op::AluOp::Add, Reg::R4, Reg::R5),
-            ldx_mem(Size::DW, Reg::R4, Reg::R4, 16),
-            stx_mem(Size::DW, Reg::R2, Reg::R4, 0),
-            mov64_imm(Reg::R0, 0),
-        ]);
-        p
+        let back = p.new_label();
+        let fwd = p.new_label();
+        p.bind(back).expect("fresh");
+        p.push(mov64_imm(Reg::R0, 0)); // 0
+        p.ja(Target::Label(fwd)); // 1
+        p.push(ld_imm64(Reg::R1, 7)); // 2-3
+        p.jump(Width::W32, Cond::Gt, Reg::R1, Operand::Reg(Reg::R2), Target::Label(back)); // 4
+        p.bind(fwd).expect("fresh");
+        p.gotol(Target::End); // 5
+        p.call_local(Target::Rel(-3)); // 6
+        p.ld_func(Reg::R2, Target::Label(back)); // 7-8
+        let out = p.finish().expect("resolves");
+        assert_eq!(out.len(), 9);
+        assert_eq!(out[1].off, 3); // 1 -> 5
+        assert_eq!(out[4].off, -5); // 4 -> 0
+        assert_eq!(out[5].imm, 3); // 5 -> 9 (end)
+        assert_eq!(out[6].imm, -3);
+        assert_eq!(out[7].imm, -8); // 7 -> 0
     }
 
     #[test]
-    fn labels_and_jump_to_end_resolve() {
-        let text = listing(&veth_timestamp().finish().expect("resolves")).expect("decodes");
-        assert_eq!(
-            text,
-            "0: r3 = *(u64 *)(r1 + 0x38)\n1: if r3 != 0x0 goto +0x2\n2: r0 = -0x3d\n3: goto +0x6\n\
-             4: r4 = *(u64 *)(r3 + 0xc0)\n5: r5 = *(u32 *)(r3 + 0xbc)\n6: r4 += r5\n\
-             7: r4 = *(u64 *)(r4 + 0x10)\n8: *(u64 *)(r2 + 0x0) = r4\n9: r0 = 0x0\n"
-        );
+    fn errors_are_reported_not_truncated() {
+        // Table: build a patch, expect this error.
+        type Build = fn(&mut Patch) -> Result<(), PatchError>;
+        let cases: Vec<(&str, Build, PatchError)> = vec![
+            (
+                "unbound label",
+                |p| {
+                    let l = p.new_label();
+                    p.push(exit()).ja(Target::Label(l));
+                    Ok(())
+                },
+                PatchError::UnboundLabel { at: Slot(1), label: 0 },
+            ),
+            (
+                "bound twice",
+                |p| {
+                    let l = p.new_label();
+                    p.bind(l)?.push(exit()).bind(l)?;
+                    Ok(())
+                },
+                PatchError::LabelBoundTwice { label: 0, first: Slot(0), second: Slot(1) },
+            ),
+            (
+                "rel into ld_imm64",
+                |p| {
+                    p.ja(Target::Rel(1)).push(ld_imm64(Reg::R1, 1));
+                    Ok(())
+                },
+                PatchError::TargetInsideLdImm64 { at: Slot(0), target: Slot(2) },
+            ),
+            (
+                "16-bit overflow",
+                |p| {
+                    p.ja(Target::End).extend(std::iter::repeat_n(mov64_imm(Reg::R0, 0), 32768));
+                    Ok(())
+                },
+                PatchError::OffsetOverflow {
+                    at: Slot(0),
+                    field: PositionField::JumpOff,
+                    bits: 16,
+                    value: 32768,
+                },
+            ),
+            (
+                "not a branch",
+                |p| p.branch(exit(), Target::End).map(|_| ()),
+                PatchError::NotABranch { op: exit() },
+            ),
+        ];
+        for (name, build, want) in cases {
+            let mut p = Patch::new();
+            let got = build(&mut p).and_then(|()| p.resolve().map(|_| ()));
+            assert_eq!(got, Err(want), "{name}");
+        }
     }
 
     #[test]
-    fn written_registers_are_definitions_not_dst_fields() {
-        let p = veth_timestamp();
-        // R2 is only a store address: the RFC's mask would have counted it.
-        let want = Reg::R0.mask() | Reg::R3.mask() | Reg::R4.mask() | Reg::R5.mask();
-        assert_eq!(p.regs_written(), want);
-        assert_eq!(p.regs_read() & Reg::R1.mask(), Reg::R1.mask());
-        assert_eq!(p.regs_written() & (Reg::R1.mask() | 0b111_1100_0000), 0, "R1 and R6-R10 untouched");
-    }
-
-    #[test]
-    fn ld_imm64_is_one_entry_of_two_slots() {
+    fn gotol_reaches_beyond_16_bits() {
         let mut p = Patch::new();
-        let end = p.new_label();
-        p.push_branch(jmp_imm(Cond::Eq, Reg::R1, 0, 0), Target::Label(end)).expect("jump");
-        p.push(ld_imm64(Reg::R2, u64::MAX));
-        p.bind(end).expect("bind");
+        p.gotol(Target::End).extend(std::iter::repeat_n(mov64_imm(Reg::R0, 0), 40000));
+        assert_eq!(p.finish().expect("fits 32 bits")[0].imm, 40000);
+    }
+
+    #[test]
+    fn push_insns_is_atomic() {
+        let mut p = Patch::new();
         p.push(exit());
-        assert_eq!((p.len(), p.len_slots()), (3, 4));
-        let insns = p.finish().expect("resolves");
-        assert_eq!(insns[0].off, 2, "the jump skips both slots");
+        let bad = [mov64_imm(Reg::R0, 1).encode().0, Insn::new(0xff, 0, 0, 0, 0)];
+        assert!(p.push_insns(&bad).is_err());
+        assert_eq!(p.len_slots(), 1);
+        let good = crate::op::encode_all(&[ld_imm64(Reg::R1, 5), exit()]);
+        p.push_insns(&good).expect("decodes");
+        assert_eq!(p.len_slots(), 4);
     }
 
     #[test]
-    fn errors_instead_of_truncation() {
+    fn registers_are_true_definitions_and_uses() {
         let mut p = Patch::new();
-        let far = p.new_label();
-        p.push_branch(jmp_a(0), Target::Label(far)).expect("jump");
-        p.extend(std::iter::repeat_n(mov64_imm(Reg::R0, 0), 40_000));
-        p.bind(far).expect("bind");
-        assert_eq!(p.finish(), Err(PatchError::OutOfRange { index: 0, value: 40_000, field: "i16" }));
-        assert_eq!(p.bind(far).map(|_| ()), Err(PatchError::Rebound(far)));
-        let mut q = Patch::new();
-        let never = q.new_label();
-        q.push_branch(jmp_a(0), Target::Label(never)).expect("jump");
-        assert_eq!(q.finish(), Err(PatchError::Unbound { index: 0, label: never }));
-        assert!(matches!(q.push_branch(exit(), Target::End), Err(PatchError::NotABranch { index: 1, .. })));
+        // *(u64 *)(r2 + 0) = r3 writes no register although dst_reg = r2 (the RFC counted it).
+        p.push(crate::filter::stx_mem(crate::op::Size::DW, Reg::R2, Reg::R3, 0));
+        p.push(mov64_imm(Reg::R4, 1));
+        assert_eq!(p.regs_written(), Reg::R4.mask());
+        assert_eq!(p.regs_read(), Reg::R2.mask() | Reg::R3.mask());
     }
 
     #[test]
-    fn rfc_sentinel_jumps_become_jump_to_end() {
-        // jne r3, 0, S16_MAX; r0 = 0; w1 jump32 with the sentinel stays raw; exit
-        let rfc = crate::op::encode_all(&[
-            jmp_imm(Cond::Ne, Reg::R3, 0, i16::MAX),
-            mov64_imm(Reg::R0, 0),
-            jmp32_imm(Cond::Eq, Reg::R1, 0, i16::MAX),
-            jmp_a(i16::MAX),
-            mov64_imm(Reg::R0, 1),
-        ]);
-        let p = Patch::from_rfc(&rfc).expect("decodes");
-        let text = crate::text::listing_with(&p.finish().expect("resolves"), Syntax::Llvm).expect("decodes");
-        assert_eq!(
-            text,
-            "0: if r3 != 0x0 goto +0x4\n1: r0 = 0x0\n2: if w1 == 0x0 goto +0x7fff\n3: goto +0x1\n4: r0 = 0x1\n"
-        );
+    fn rfc_sentinel_becomes_end() {
+        // jne r1, 0, END ; ja END ; w1 > w2 goto END (JMP32: not resolved) ; gotol +0 ; r0 = 0 ; exit
+        let seq = [
+            Insn::new(0x55, 1, 0, i16::MAX, 0),
+            Insn::new(BPF_JMP | BPF_JA, 0, 0, i16::MAX, 0),
+            Insn::new(0x2e, 1, 2, 2, 0),
+            Insn::new(BPF_JMP32 | BPF_JA, 0, 0, 0, 0),
+            mov64_imm(Reg::R0, 0).encode().0,
+            exit().encode().0,
+        ];
+        let p = Patch::from_rfc(&seq).expect("decodes");
+        let out = p.finish().expect("resolves");
+        assert_eq!(out[0].off, 5);
+        assert_eq!(out[1].off, 4);
+        assert_eq!(out[2].off, 2);
+        assert_eq!(&out[3..], &seq[3..]);
     }
 }

@@ -1,281 +1,291 @@
-//! Unit tests of the edit engine, written in our assembly syntax.
+//! Unit tests of the batched edit engine: the kernel's cases, then errors and the remap.
 
 use super::*;
-use crate::text::{assemble, listing};
+use crate::filter::{
+    call_helper, call_kfunc, call_rel, exit, jmp32_a, jmp_a, jmp_imm, ld_imm64, ld_imm64_raw, mov64_imm,
+};
+use crate::op::{encode_all, Cond, LdImm64Src, Op, Reg};
 
-fn asm(src: &str) -> Vec<Insn> {
-    assemble(src).unwrap_or_else(|e| panic!("test program does not assemble: {e}"))
+fn asm(ops: &[Op]) -> Vec<Insn> {
+    encode_all(ops)
 }
 
-fn run(src: &str, edits: &Edits) -> (String, Remap) {
-    let applied = apply(&asm(src), edits, &ApplyOptions::default()).unwrap_or_else(|e| panic!("{e}"));
-    (listing(&applied.insns).expect("edited program decodes"), applied.remap)
+fn mov(r: u8, v: i32) -> Op {
+    mov64_imm(Reg::new(r).expect("valid register"), v)
 }
 
-fn lines(listing: &str) -> Vec<&str> {
-    listing.lines().map(|l| l.split_once(": ").expect("INDEX: TEXT").1).collect()
-}
-
-const PROG: &str = "
-    r0 = 0x0
-    if r1 > 0x5 goto <skip>
-    r0 = 0x1
-    call 0x7
-skip:
-    if r0 == 0x0 goto <top>
-    exit
-top:
-    goto -0x7
-";
-
-#[test]
-fn empty_batch_is_the_identity() {
-    let insns = asm(PROG);
-    let applied = apply(&insns, &Edits::new(), &ApplyOptions::default()).expect("no edits");
-    assert_eq!(applied.insns, insns);
-    assert!(applied.remap.is_identity());
-    assert_eq!(applied.remap.target(Slot(3)), Some(Slot(3)));
+/// Applies through the batch engine and the sequential reference and checks they agree.
+fn both(prog: &[Insn], edits: &Edits, fixed: &[Slot]) -> Result<Applied, EditError> {
+    let opts = ApplyOptions { fixed_imm: fixed };
+    let batch = apply(prog, edits, &opts);
+    if let Ok(a) = &batch {
+        assert_eq!(reference::apply(prog, edits, &opts).as_ref(), Ok(&a.insns), "reference disagrees");
+    }
+    batch
 }
 
 #[test]
-fn jump_across_insertion_is_extended() {
-    let mut e = Edits::new();
-    e.insert_before(Slot(2), asm("r7 = 0x1\nr8 = 0x2"));
-    let (out, remap) = run(PROG, &e);
-    assert_eq!(
-        lines(&out),
-        [
-            "r0 = 0x0",
-            "if r1 > 0x5 goto +0x4",
-            "r7 = 0x1",
-            "r8 = 0x2",
-            "r0 = 0x1",
-            "call 0x7",
-            "if r0 == 0x0 goto +0x1",
-            "exit",
-            "goto -0x9"
-        ]
-    );
-    assert_eq!((remap.target(Slot(2)), remap.position(Slot(2))), (Some(Slot(2)), Some(Slot(4))));
-    assert_eq!(remap.new_len(), 9);
-}
-
-#[test]
-fn branch_to_a_replaced_instruction_lands_on_its_first_replacement_instruction() {
-    // Slot 4 (`if r0 == 0x0`) is the target of the jump at 1; replace it with three instructions.
-    let mut e = Edits::new();
-    e.replace(Slot(4), asm("r2 = r0\nr2 &= 0x1\nif r2 == 0x0 goto +0x1"));
-    let (out, remap) = run(PROG, &e);
-    assert_eq!(
-        lines(&out),
-        [
-            "r0 = 0x0",
-            "if r1 > 0x5 goto +0x2",
-            "r0 = 0x1",
-            "call 0x7",
-            "r2 = r0",
-            "r2 &= 0x1",
-            "if r2 == 0x0 goto +0x1",
-            "exit",
-            "goto -0x9"
-        ]
-    );
-    assert_eq!(remap.position(Slot(4)), None);
-    assert_eq!(remap.group(Slot(4)), Some(Slot(4)..Slot(7)));
-}
-
-#[test]
-fn backward_jump_from_after_an_insertion_still_reaches_its_target() {
-    let mut e = Edits::new();
-    e.insert_after(Slot(0), asm("r9 = 0x9"));
-    let (out, _) = run(PROG, &e);
-    // `goto -0x7` at the end went back to slot 0; it still does (slot 7 now, so -0x8).
-    assert_eq!(lines(&out).last().copied(), Some("goto -0x8"));
-}
-
-#[test]
-fn insertion_at_zero_and_at_the_end() {
-    let mut e = Edits::new();
-    e.insert_before(Slot(0), asm("r6 = r1")).insert_after(Slot(6), asm("exit"));
-    let (out, remap) = run(PROG, &e);
-    let l = lines(&out);
-    assert_eq!((l[0], l[8], l[7]), ("r6 = r1", "exit", "goto -0x8"));
-    assert_eq!(
-        remap.target(Slot(0)),
-        Some(Slot(0)),
-        "jumps to the old first instruction land on the prologue"
-    );
-}
-
-#[test]
-fn deleting_a_jump_target_lands_on_what_follows() {
-    let mut e = Edits::new();
-    e.delete(Slot(4));
-    let (out, _) = run(PROG, &e);
-    assert_eq!(
-        lines(&out),
-        ["r0 = 0x0", "if r1 > 0x5 goto +0x2", "r0 = 0x1", "call 0x7", "exit", "goto -0x6"]
-    );
-}
-
-#[test]
-fn inserted_code_keeps_its_own_offsets() {
-    let mut e = Edits::new();
-    // A self-contained sequence with an early exit to its end (the RFC's jump-to-end).
-    e.replace(Slot(3), asm("if r1 == 0x0 goto +0x1\nr0 = 0x2"));
-    let (out, _) = run(PROG, &e);
-    assert_eq!(lines(&out)[3..5], ["if r1 == 0x0 goto +0x1", "r0 = 0x2"]);
-}
-
-#[test]
-fn calls_pseudo_funcs_and_gotol_are_retargeted_but_helpers_and_kfuncs_are_not() {
-    let src = "
-        call local 0x4
-        gotol +0x3
-        ld_pseudo r2, 0x4, 0x2
-        call kfunc 0x10271
-        exit
-        r0 = 0x0
-        exit
-    ";
-    let mut e = Edits::new();
-    e.insert_before(Slot(4), asm("r1 = 0x1"));
-    let (out, _) = run(src, &e);
-    let l = lines(&out);
-    assert_eq!(l[0], "call 0x5"); // Llvm syntax prints the pseudo call like a helper call.
-    let applied = apply(&asm(src), &e, &ApplyOptions::default()).expect("applies");
-    let text = crate::text::listing_with(&applied.insns, crate::text::Syntax::Lossless).expect("decodes");
-    let l = lines(&text);
-    assert_eq!(
-        l,
-        [
-            "call local 0x5",
-            "gotol +0x4",
-            "ld_pseudo\tr2, 0x4, 0x3",
-            "r1 = 0x1",
-            "call kfunc 0x10271",
-            "exit",
-            "r0 = 0x0",
-            "exit"
-        ]
-    );
-}
-
-#[test]
-fn fixed_imm_calls_are_left_alone() {
-    let insns = asm("call local -0x1\nr0 = 0x0\nexit");
-    let mut e = Edits::new();
-    e.insert_before(Slot(1), asm("r1 = 0x1"));
-    let applied = apply(&insns, &e, &ApplyOptions { fixed_imm: &[Slot(0)] }).expect("applies");
-    assert_eq!(applied.insns[0], insns[0]);
-}
-
-#[test]
-fn ld_imm64_moves_as_one_instruction() {
-    let src = "r1 = 0x1122334455667788 ll\nif r1 == 0x0 goto -0x3\nexit";
-    let mut e = Edits::new();
-    e.insert_before(Slot(0), asm("r0 = 0x0"));
-    let (out, remap) = run(src, &e);
-    assert_eq!(lines(&out), ["r0 = 0x0", "r1 = 0x1122334455667788 ll", "if r1 == 0x0 goto -0x4", "exit"]);
-    assert_eq!(remap.position(Slot(1)), Some(Slot(2)), "the second slot follows the first");
-    let mut d = Edits::new();
-    d.delete(Slot(0));
-    let (out, _) = run(src, &d);
-    assert_eq!(lines(&out), ["if r1 == 0x0 goto -0x1", "exit"]);
-}
-
-#[test]
-fn bad_edit_sets_are_refused_with_the_original_slot() {
-    let insns = asm("r1 = 0x1 ll\nr0 = 0x0\nexit");
-    let cases: Vec<(Edits, EditError)> = vec![
+fn kernel_cases() {
+    type Build = fn(&mut Edits);
+    let cases: Vec<(&str, Vec<Op>, Build, Vec<Op>)> = vec![
         (
-            {
-                let mut e = Edits::new();
-                e.delete(Slot(9));
-                e
+            "jump_across_insertion_is_extended",
+            vec![jmp_a(1), mov(0, 0), exit()],
+            |e| {
+                e.insert_before(Slot(1), asm(&[mov(1, 1), mov(2, 2)]));
             },
-            EditError::OutOfBounds { at: Slot(9), len: 4 },
+            vec![jmp_a(3), mov(1, 1), mov(2, 2), mov(0, 0), exit()],
         ),
         (
-            {
-                let mut e = Edits::new();
-                e.replace(Slot(1), vec![]);
-                e
+            "branch_to_replaced_insn_lands_on_first_replacement",
+            vec![jmp_a(1), mov(0, 0), call_helper(5), exit()],
+            |e| {
+                e.replace(Slot(2), asm(&[mov(1, 1), mov(2, 2), call_helper(6)]));
             },
-            EditError::NotAnInstruction { at: Slot(1) },
+            vec![jmp_a(1), mov(0, 0), mov(1, 1), mov(2, 2), call_helper(6), exit()],
         ),
         (
-            {
-                let mut e = Edits::new();
-                e.delete(Slot(2)).replace(Slot(2), vec![]);
-                e
+            "backward_jump_from_after_is_extended",
+            vec![
+                mov(0, 0),
+                call_helper(1),
+                jmp_imm(Cond::Ne, Reg::R0, 0, -3),
+                jmp_imm(Cond::Eq, Reg::R0, 0, -3),
+                exit(),
+            ],
+            |e| {
+                e.replace(Slot(1), asm(&[mov(1, 1), mov(2, 2), call_helper(2)]));
             },
-            EditError::Conflict { at: Slot(2) },
+            vec![
+                mov(0, 0),
+                mov(1, 1),
+                mov(2, 2),
+                call_helper(2),
+                jmp_imm(Cond::Ne, Reg::R0, 0, -5),
+                jmp_imm(Cond::Eq, Reg::R0, 0, -5),
+                exit(),
+            ],
+        ),
+        (
+            "insert_at_zero_is_reached_by_jumps_to_zero",
+            vec![mov(0, 0), jmp_imm(Cond::Eq, Reg::R0, 0, -2), exit()],
+            |e| {
+                e.insert_before(Slot(0), asm(&[mov(9, 1)]));
+            },
+            vec![mov(9, 1), mov(0, 0), jmp_imm(Cond::Eq, Reg::R0, 0, -3), exit()],
+        ),
+        (
+            "delete_shrinks_jumps_and_lands_on_successor",
+            vec![jmp_a(2), jmp_a(0), mov(0, 1), mov(0, 2), jmp_a(-3), exit()],
+            |e| {
+                e.delete(Slot(2));
+            },
+            vec![jmp_a(1), jmp_a(0), mov(0, 2), jmp_a(-2), exit()],
+        ),
+        (
+            "jumps_inside_inserted_code_are_untouched",
+            vec![jmp_a(1), mov(0, 0), exit()],
+            |e| {
+                e.insert_before(Slot(1), asm(&[jmp_a(1), mov(1, 1), jmp_a(-3)]));
+            },
+            vec![jmp_a(4), jmp_a(1), mov(1, 1), jmp_a(-3), mov(0, 0), exit()],
+        ),
+        (
+            "insert_after_is_skipped_by_jumps_to_the_next_insn",
+            vec![jmp_imm(Cond::Eq, Reg::R1, 0, 1), call_helper(7), exit()],
+            |e| {
+                e.insert_after(Slot(1), asm(&[mov(0, 0)]));
+                e.insert_before(Slot(1), asm(&[mov(1, 1)]));
+                e.insert_after(Slot(1), asm(&[mov(0, 1)]));
+            },
+            vec![jmp_imm(Cond::Eq, Reg::R1, 0, 4), mov(1, 1), call_helper(7), mov(0, 0), mov(0, 1), exit()],
+        ),
+        (
+            "kept_jump_inside_its_group_is_retargeted",
+            vec![jmp_a(-1), jmp_a(0), exit()],
+            |e| {
+                e.insert_before(Slot(0), asm(&[mov(1, 1)]));
+                e.insert_after(Slot(0), asm(&[mov(2, 2)]));
+            },
+            vec![mov(1, 1), jmp_a(-2), mov(2, 2), jmp_a(0), exit()],
+        ),
+        (
+            "replace_and_delete_of_ld_imm64_cover_both_slots",
+            vec![jmp_a(2), ld_imm64(Reg::R1, 1), ld_imm64(Reg::R2, 2), jmp_a(-5), exit()],
+            |e| {
+                e.replace(Slot(1), asm(&[mov(1, 1)]));
+                e.delete(Slot(3));
+            },
+            vec![jmp_a(1), mov(1, 1), jmp_a(-2), exit()],
+        ),
+        (
+            "calls_pseudo_funcs_and_gotol_are_retargeted_helpers_and_kfuncs_not",
+            vec![
+                call_rel(4),                                // 0 -> 5
+                ld_imm64_raw(Reg::R2, LdImm64Src::Func, 3), // 1-2 -> 5
+                jmp32_a(1),                                 // 3 -> 5
+                call_helper(1),                             // 4
+                call_kfunc(0, 77),                          // 5
+                exit(),                                     // 6
+            ],
+            |e| {
+                e.insert_before(Slot(4), asm(&[mov(1, 1), mov(1, 2)]));
+            },
+            vec![
+                call_rel(6),
+                ld_imm64_raw(Reg::R2, LdImm64Src::Func, 5),
+                jmp32_a(3),
+                mov(1, 1),
+                mov(1, 2),
+                call_helper(1),
+                call_kfunc(0, 77),
+                exit(),
+            ],
         ),
     ];
-    for (edits, want) in cases {
-        assert_eq!(apply(&insns, &edits, &ApplyOptions::default()), Err(want));
+    for (name, prog, build, want) in cases {
+        let prog = asm(&prog);
+        let mut edits = Edits::new();
+        build(&mut edits);
+        let got = both(&prog, &edits, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got.insns, asm(&want), "{name}");
     }
-    let mut e = Edits::new();
-    e.delete(Slot(1));
-    let err = apply(&asm("goto +0x1\nr0 = 0x0\nexit"), &Edits::new(), &ApplyOptions::default()).map(|_| ());
-    assert_eq!(err, Ok(()));
-    let jump_into_ldimm = asm("goto +0x1\nr1 = 0x1 ll\nexit");
-    assert!(matches!(
-        apply(&jump_into_ldimm, &Edits::new(), &ApplyOptions::default()),
-        Err(EditError::TargetInsideLdImm64 { at: Slot(0), target: 2, .. })
-    ));
-    let mut last = Edits::new();
-    last.delete(Slot(2));
-    assert!(matches!(
-        apply(&asm("goto +0x1\nr0 = 0x0\nexit"), &last, &ApplyOptions::default()),
-        Err(EditError::TargetDeleted { at: Slot(0), target: 2 })
-    ));
 }
 
 #[test]
-fn overflow_is_detected_before_anything_changes_and_names_the_original_insn() {
-    // A jump over 32,000 instructions; inserting 1,000 more in between overflows its i16 off.
-    let mut src = String::from("r0 = 0x0\nif r1 == 0x0 goto <end>\n");
-    for _ in 0..32_000 {
-        src.push_str("r0 += 0x1\n");
-    }
-    src.push_str("end:\nexit\n");
-    let insns = asm(&src);
-    let before = insns.clone();
-    let mut e = Edits::new();
-    e.insert_before(Slot(100), vec![Insn::new(0xb7, 2, 0, 0, 0); 1_000]);
-    let err = apply(&insns, &e, &ApplyOptions::default()).expect_err("off would be 33,000");
-    assert_eq!(err, EditError::Overflow { at: Slot(1), field: PositionField::JumpOff, value: 33_000 });
-    assert_eq!(insns, before);
-    assert!(err.to_string().contains("insn 1 cannot be patched"));
+fn fixed_imm_slots_are_left_alone() {
+    // call -2 (unrelocated, resolved by an ELF relocation later); r0 = 0; exit
+    let prog = asm(&[call_rel(-2), mov(0, 0), exit()]);
+    let mut edits = Edits::new();
+    edits.insert_before(Slot(1), asm(&[mov(1, 1)]));
+    assert!(matches!(both(&prog, &edits, &[]), Err(EditError::TargetOutOfRange { .. })));
+    let got = both(&prog, &edits, &[Slot(0)]).expect("fixed call is not checked");
+    assert_eq!(got.insns[0], prog[0]);
+}
+
+/// A program whose jump at slot 3 reaches 32766 slots ahead, into slot 32770.
+fn long_jump_program() -> Vec<Insn> {
+    let mut ops = vec![mov(0, 0); 3];
+    ops.push(jmp_a(32766));
+    ops.extend(std::iter::repeat_n(mov(0, 1), 32767));
+    ops.push(exit());
+    asm(&ops)
 }
 
 #[test]
-fn position_field_covers_exactly_the_position_holding_opcodes() {
-    let mut with_field = Vec::new();
-    for code in 0..=255u8 {
-        for src in [0u8, 1, 2, 4] {
-            if let Some(f) = position_field(&Insn::new(code, 0, src, 0, 0)) {
-                with_field.push((code, src, f));
-            }
-        }
+fn overflow_is_reported_with_the_original_index_and_changes_nothing() {
+    let prog = long_jump_program();
+    let before = prog.clone();
+    let mut fits = Edits::new();
+    fits.insert_before(Slot(1), asm(&[mov(1, 1)])).insert_before(Slot(10), asm(&[mov(1, 1)]));
+    let ok = both(&prog, &fits, &[]).expect("32767 fits");
+    assert_eq!(ok.insns[4].off, 32767);
+
+    let mut over = Edits::new();
+    over.insert_before(Slot(1), asm(&[mov(1, 1)])).insert_before(Slot(10), asm(&[mov(1, 1), mov(1, 2)]));
+    let err = apply(&prog, &over, &ApplyOptions::default()).expect_err("32768 does not fit");
+    assert_eq!(
+        err,
+        EditError::OffsetOverflow { at: Slot(3), field: PositionField::JumpOff, bits: 16, value: 32768 }
+    );
+    assert!(reference::apply(&prog, &over, &ApplyOptions::default()).is_err());
+    assert_eq!(prog, before);
+}
+
+#[test]
+fn invalid_edit_sets_and_targets_are_errors() {
+    type Build = fn(&mut Edits);
+    let ld = vec![ld_imm64(Reg::R1, 1), mov(0, 0), exit()];
+    let cases: Vec<(&str, Vec<Op>, Build, EditError)> = vec![
+        (
+            "slot out of range",
+            ld.clone(),
+            |e| {
+                e.delete(Slot(4));
+            },
+            EditError::SlotOutOfRange { at: Slot(4), len: 4 },
+        ),
+        (
+            "second slot of ld_imm64",
+            ld.clone(),
+            |e| {
+                e.insert_before(Slot(1), vec![]);
+            },
+            EditError::EditInsideLdImm64 { at: Slot(1) },
+        ),
+        (
+            "delete and replace",
+            ld.clone(),
+            |e| {
+                e.delete(Slot(2)).replace(Slot(2), asm(&[exit()]));
+            },
+            EditError::ConflictingEdits { at: Slot(2) },
+        ),
+        (
+            "jump to second slot",
+            vec![mov(0, 0), jmp_a(1), ld_imm64(Reg::R1, 1), exit()],
+            |_| {},
+            EditError::TargetInsideLdImm64 { at: Slot(1), field: PositionField::JumpOff, target: Slot(3) },
+        ),
+        (
+            "jump one past the end",
+            vec![jmp_a(1), exit()],
+            |_| {},
+            EditError::TargetOutOfRange { at: Slot(0), field: PositionField::JumpOff, target: 2, len: 2 },
+        ),
+        (
+            "jump into deleted tail",
+            vec![jmp_a(1), exit(), exit()],
+            |e| {
+                e.delete(Slot(2));
+            },
+            EditError::TargetDeletedAtEnd { at: Slot(0), field: PositionField::JumpOff, target: Slot(2) },
+        ),
+    ];
+    for (name, prog, build, want) in cases {
+        let mut edits = Edits::new();
+        build(&mut edits);
+        assert_eq!(apply(&asm(&prog), &edits, &ApplyOptions::default()).map(|_| ()), Err(want), "{name}");
     }
-    // All conditional jumps (2 classes x 11 conditions x K/X), ja, may_goto, gotol, pseudo call,
-    // pseudo func: and no opcode whose class is not a jump except ld_imm64 with BPF_PSEUDO_FUNC.
-    for &(code, src, f) in &with_field {
-        let class = bpf_class(code);
-        assert!(
-            class == BPF_JMP || class == BPF_JMP32 || (code == LD_IMM64 && src == BPF_PSEUDO_FUNC),
-            "{code:#x}"
-        );
-        if bpf_op(code) == BPF_CALL {
-            assert_eq!((code, src, f), (BPF_JMP | BPF_CALL, BPF_PSEUDO_CALL, PositionField::CallImm));
-        }
+}
+
+#[test]
+fn remap_reports_group_starts_and_positions() {
+    // 0: r0 = 0; 1-2: ld_imm64; 3: call; 4: r0 = 1; 5: exit
+    let prog = asm(&[mov(0, 0), ld_imm64(Reg::R1, 1), call_helper(1), mov(0, 1), exit()]);
+    let mut edits = Edits::new();
+    edits
+        .insert_before(Slot(1), asm(&[mov(2, 2)])) // group 1: [mov, ld(2)] at 1..4
+        .replace(Slot(3), asm(&[mov(3, 3), mov(3, 4)])) // group 3: at 4..6
+        .delete(Slot(4))
+        .insert_after(Slot(4), asm(&[mov(4, 4)])); // group 4: [mov] at 6
+    let a = both(&prog, &edits, &[]).expect("valid");
+    let r = &a.remap;
+    assert_eq!((r.old_len(), r.new_len()), (6, 8));
+    let table: [(u32, Option<u32>, Option<u32>); 7] = [
+        (0, Some(0), Some(0)),
+        (1, Some(1), Some(2)),
+        (2, Some(3), Some(3)),
+        (3, Some(4), None),
+        (4, Some(6), None),
+        (5, Some(7), Some(7)),
+        (6, None, None),
+    ];
+    for (old, target, position) in table {
+        assert_eq!(r.target(Slot(old)), target.map(Slot), "target of {old}");
+        assert_eq!(r.position(Slot(old)), position.map(Slot), "position of {old}");
     }
-    assert!(with_field.iter().any(|&(c, _, f)| c == (BPF_JMP32 | BPF_JA) && f == PositionField::GotolImm));
-    assert!(with_field
-        .iter()
-        .any(|&(c, s, f)| c == LD_IMM64 && s == BPF_PSEUDO_FUNC && f == PositionField::PseudoFuncImm));
-    assert!(!with_field.iter().any(|&(c, _, _)| c == BPF_JMP | BPF_EXIT || c == BPF_JMP | BPF_CALL | BPF_X));
+}
+
+#[test]
+fn patch_end_lands_after_its_sequence() {
+    use crate::patch::{Patch, Target};
+    let prog = asm(&[call_kfunc(0, 9), exit()]);
+    let mut p = Patch::new();
+    p.jump(crate::op::Width::W64, Cond::Eq, Reg::R1, crate::op::Operand::Imm(0), Target::End);
+    p.push(mov(0, 5));
+    let mut edits = Edits::new();
+    edits.replace(Slot(0), p.finish().expect("resolves"));
+    let a = both(&prog, &edits, &[]).expect("valid");
+    assert_eq!(a.insns, asm(&[jmp_imm(Cond::Eq, Reg::R1, 0, 1), mov(0, 5), exit()]));
 }
