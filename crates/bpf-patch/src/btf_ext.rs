@@ -140,7 +140,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn u32(&self, at: usize, what: &'static str) -> Result<u32, BtfExtError> {
-        let b = self.data.get(at..at.checked_add(4).unwrap_or(usize::MAX)).ok_or(BtfExtError::Truncated {
+        let b = self.data.get(at..at.saturating_add(4)).ok_or(BtfExtError::Truncated {
             what,
             at,
             len: self.data.len(),
