@@ -1,0 +1,322 @@
+//! Rewriting an object: edits to programs go through [`crate::edit::apply`], and the same
+//! old → new maps update every side table that holds an instruction position. These fields are
+//! enumerated here, in [`rewrite`] (the instruction-level ones in [`crate::edit::position_field`]):
+//!
+//! - symbol `st_value` (→ `Remap::target`, so code inserted before a function's first
+//!   instruction belongs to it) and FUNC `st_size` (from the mapped ends);
+//! - `.rel<sec>` `r_offset` (→ `Remap::position`; relocations of replaced or deleted
+//!   instructions are dropped);
+//! - the `imm` of relocated calls and callback addresses whose target is encoded relative to a
+//!   section symbol (`callee = st_value / 8 + imm + 1`) when the callee's section was edited;
+//! - `.BTF.ext` func_info / line_info `insn_off` (→ `Remap::target`: inserted code inherits the
+//!   line of the instruction it precedes or replaces) and CO-RE relocation `insn_off`
+//!   (→ `Remap::position`, dropped with their instruction).
+//!
+//! Everything else is copied. Written with `object::build::elf::Builder`: `.llvm_addrsig`
+//! (which it cannot read) is dropped, and a `.shstrtab` is added when clang kept the section
+//! names in `.strtab`.
+
+use std::collections::HashMap;
+
+use object::build::elf::{Builder, SectionData};
+use object::build::Id;
+
+use super::read::{BpfObject, RelocKind};
+use super::{ObjectError, R_BPF_64_32, R_BPF_64_64};
+use crate::btf_ext::{btf_strings, string_at, BtfExt, InfoKind};
+use crate::edit::{apply, ApplyOptions, Edits, Remap};
+use crate::insn::{slots_to_bytes, Insn, Slot};
+
+/// `SHT_LLVM_ADDRSIG`, which `Builder::read` does not accept.
+const SHT_LLVM_ADDRSIG: u32 = 0x6fff_4c03;
+
+#[derive(Clone, Debug)]
+enum Kind {
+    Before(Vec<Insn>),
+    After(Vec<Insn>),
+    Replace(Vec<Insn>),
+    Delete,
+}
+
+/// Edits to an object's programs, addressed by program name and slot relative to the program's
+/// first instruction.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectEdits {
+    entries: Vec<(String, Slot, Kind)>,
+}
+
+impl ObjectEdits {
+    /// No edits: [`rewrite`] then reproduces the object.
+    pub fn new() -> Self {
+        ObjectEdits::default()
+    }
+
+    /// Inserts `code` before instruction `at` of `program`.
+    pub fn insert_before(&mut self, program: &str, at: Slot, code: Vec<Insn>) -> &mut Self {
+        self.entries.push((program.to_owned(), at, Kind::Before(code)));
+        self
+    }
+
+    /// Inserts `code` after instruction `at` of `program`.
+    pub fn insert_after(&mut self, program: &str, at: Slot, code: Vec<Insn>) -> &mut Self {
+        self.entries.push((program.to_owned(), at, Kind::After(code)));
+        self
+    }
+
+    /// Replaces instruction `at` of `program`.
+    pub fn replace(&mut self, program: &str, at: Slot, code: Vec<Insn>) -> &mut Self {
+        self.entries.push((program.to_owned(), at, Kind::Replace(code)));
+        self
+    }
+
+    /// Deletes instruction `at` of `program`.
+    pub fn delete(&mut self, program: &str, at: Slot) -> &mut Self {
+        self.entries.push((program.to_owned(), at, Kind::Delete));
+        self
+    }
+
+    /// True if there are no edits.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// One edited code section: its new instructions and where the old slots went.
+struct Edited {
+    insns: Vec<Insn>,
+    remap: Remap,
+}
+
+/// Bytes in, bytes out: applies `edits` and writes the object. With no edits, every section's
+/// contents are reproduced (sections, symbols and relocations equal in meaning).
+pub fn rewrite(input: &[u8], edits: &ObjectEdits) -> Result<Vec<u8>, ObjectError> {
+    let obj = BpfObject::parse(input)?;
+    let edited = apply_edits(&obj, edits)?;
+
+    let patched = retype_addrsig(input)?;
+    let mut b = Builder::read(&*patched).map_err(|source| ObjectError::Write { source })?;
+    for s in b.sections.iter_mut() {
+        if s.sh_type.0 == object::elf::SHT_PROGBITS.0 && s.name.as_slice() == b".llvm_addrsig" {
+            s.delete = true;
+        }
+    }
+    if !b.sections.iter().any(|s| s.name.as_slice() == b".shstrtab") {
+        let s = b.sections.add();
+        s.name = b".shstrtab"[..].into();
+        s.sh_type = object::elf::SHT_STRTAB;
+        s.sh_addralign = 1;
+        s.data = SectionData::SectionString;
+    }
+    if !edited.is_empty() {
+        update(&mut b, &obj, &edited)?;
+    }
+    let mut out = Vec::with_capacity(input.len() + 1024);
+    b.write(&mut out).map_err(|source| ObjectError::Write { source })?;
+    Ok(out)
+}
+
+/// Applies the edits of each code section; keyed by ELF section index.
+fn apply_edits(obj: &BpfObject, edits: &ObjectEdits) -> Result<HashMap<usize, Edited>, ObjectError> {
+    let mut per_section: HashMap<usize, Edits> = HashMap::new();
+    for (name, at, kind) in &edits.entries {
+        let p = obj.program(name).ok_or_else(|| ObjectError::NoSuchProgram { name: name.clone() })?;
+        let slot = Slot(p.start.0 + at.0);
+        let e = per_section.entry(p.section).or_default();
+        match kind {
+            Kind::Before(c) => e.insert_before(slot, c.clone()),
+            Kind::After(c) => e.insert_after(slot, c.clone()),
+            Kind::Replace(c) => e.replace(slot, c.clone()),
+            Kind::Delete => e.delete(slot),
+        };
+    }
+    let mut out = HashMap::new();
+    for (si, e) in per_section {
+        let cs = &obj.sections[si];
+        // Relocated calls and addresses: their imm is not relative to the next instruction.
+        let fixed: Vec<Slot> = cs
+            .relocs
+            .iter()
+            .filter(|r| matches!(r.kind, RelocKind::Call | RelocKind::Kfunc | RelocKind::FuncAddr))
+            .map(|r| r.slot)
+            .collect();
+        let applied = apply(&cs.insns, &e, &ApplyOptions { fixed_imm: &fixed }).map_err(|source| {
+            ObjectError::Edit {
+                section: cs.name.clone(),
+                program: obj
+                    .programs
+                    .iter()
+                    .find(|p| p.section == si)
+                    .map_or_else(|| "-".to_owned(), |p| p.name.clone()),
+                source,
+            }
+        })?;
+        out.insert(cs.index, Edited { insns: applied.insns, remap: applied.remap });
+    }
+    Ok(out)
+}
+
+/// A copy of the input whose `.llvm_addrsig` section header says `SHT_PROGBITS`, so that
+/// `Builder::read` accepts it (the section is then dropped).
+fn retype_addrsig(input: &[u8]) -> Result<Vec<u8>, ObjectError> {
+    let elf = object::read::elf::ElfFile64::<object::Endianness>::parse(input)
+        .map_err(|source| ObjectError::Elf { source })?;
+    let endian = elf.endian();
+    let header = elf.elf_header();
+    let shoff = header.e_shoff.get(endian) as usize;
+    let entsize = usize::from(header.e_shentsize.get(endian));
+    let mut out = input.to_vec();
+    for (i, sh) in elf.elf_section_table().iter().enumerate() {
+        if sh.sh_type.get(endian).0 == SHT_LLVM_ADDRSIG {
+            let at = shoff + i * entsize + 4;
+            let bytes = match endian {
+                object::Endianness::Little => object::elf::SHT_PROGBITS.0.to_le_bytes(),
+                object::Endianness::Big => object::elf::SHT_PROGBITS.0.to_be_bytes(),
+            };
+            out.get_mut(at..at + 4)
+                .ok_or_else(|| ObjectError::Malformed {
+                    section: ".llvm_addrsig".to_owned(),
+                    message: "section header outside the file".to_owned(),
+                })?
+                .copy_from_slice(&bytes);
+        }
+    }
+    Ok(out)
+}
+
+fn section_data_mut<'a, 'd>(s: &'a mut object::build::elf::Section<'d>) -> Option<&'a mut Vec<u8>> {
+    match &mut s.data {
+        SectionData::Data(d) => Some(d.to_mut()),
+        _ => None,
+    }
+}
+
+/// Writes the edited code and every position-holding side field into the builder.
+fn update(b: &mut Builder<'_>, obj: &BpfObject, edited: &HashMap<usize, Edited>) -> Result<(), ObjectError> {
+    let endian = obj.endian;
+    // Section ids of the builder by ELF index (the builder keeps the input's order).
+    let ids: Vec<object::build::elf::SectionId> = b.sections.iter().map(|s| s.id()).collect();
+    let index_of = |id: object::build::elf::SectionId| ids.iter().position(|&x| x == id);
+
+    // Old symbol values, needed to decode section-relative call targets.
+    let old_sym: HashMap<usize, (Option<usize>, u64)> =
+        b.symbols.iter().map(|s| (s.id().index(), (s.section.and_then(index_of), s.st_value))).collect();
+
+    // Symbols in edited sections.
+    for sym in b.symbols.iter_mut() {
+        let Some(idx) = sym.section.and_then(index_of) else { continue };
+        let Some(e) = edited.get(&idx) else { continue };
+        let start = Slot::from_byte_offset(sym.st_value).unwrap_or(Slot(0));
+        let new_start = e.remap.target(start).unwrap_or(start);
+        if sym.st_type() == object::elf::STT_FUNC && sym.st_size > 0 {
+            let end = Slot(start.0 + (sym.st_size / 8) as u32);
+            let new_end = e.remap.target(end).unwrap_or(end);
+            sym.st_size = u64::from(new_end.0 - new_start.0) * 8;
+        }
+        sym.st_value = new_start.byte_offset();
+    }
+    let new_sym: HashMap<usize, u64> = b.symbols.iter().map(|s| (s.id().index(), s.st_value)).collect();
+
+    // New instruction streams: edited sections, plus any section whose relocated calls point
+    // into an edited section (their imm may change).
+    let mut code: HashMap<usize, Vec<Insn>> = edited.iter().map(|(&i, e)| (i, e.insns.clone())).collect();
+    for s in b.sections.iter_mut() {
+        let Some(target_idx) = s.sh_info_section.and_then(index_of) else { continue };
+        let SectionData::Relocation(relocs) = &mut s.data else { continue };
+        let Some(cs) = obj.sections.iter().find(|c| c.index == target_idx) else { continue };
+        let own = edited.get(&target_idx);
+        let mut kept = Vec::with_capacity(relocs.len());
+        for mut r in relocs.drain(..) {
+            let old_slot = Slot::from_byte_offset(r.r_offset).unwrap_or(Slot(u32::MAX));
+            let new_slot = match own {
+                Some(e) => match e.remap.position(old_slot) {
+                    Some(n) => n,
+                    None => continue,
+                },
+                None => old_slot,
+            };
+            r.r_offset = new_slot.byte_offset();
+            // A call or address whose target is encoded relative to a symbol in an edited
+            // section: recompute the imm.
+            if let Some(sym) = r.symbol {
+                let (sym_sec, old_value) = old_sym.get(&sym.index()).copied().unwrap_or((None, 0));
+                if let Some(e) = sym_sec.and_then(|i| edited.get(&i)) {
+                    let new_value = new_sym.get(&sym.index()).copied().unwrap_or(old_value);
+                    let insns = code.entry(target_idx).or_insert_with(|| cs.insns.clone());
+                    if let Some(insn) = insns.get_mut(new_slot.index()) {
+                        match r.r_type.0 {
+                            R_BPF_64_32 => {
+                                let callee = (old_value / 8) as i64 + i64::from(insn.imm) + 1;
+                                if let Some(n) =
+                                    u32::try_from(callee).ok().and_then(|c| e.remap.target(Slot(c)))
+                                {
+                                    insn.imm = (i64::from(n.0) - (new_value / 8) as i64 - 1) as i32;
+                                }
+                            }
+                            R_BPF_64_64 => {
+                                let callee = old_value as i64 + i64::from(insn.imm);
+                                if let Some(n) =
+                                    u32::try_from(callee / 8).ok().and_then(|c| e.remap.target(Slot(c)))
+                                {
+                                    insn.imm = (n.byte_offset() as i64 - new_value as i64) as i32;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            kept.push(r);
+        }
+        *relocs = kept;
+    }
+    for s in b.sections.iter_mut() {
+        let Some(idx) = index_of(s.id()) else { continue };
+        if let Some(insns) = code.get(&idx) {
+            if let Some(d) = section_data_mut(s) {
+                *d = slots_to_bytes(insns, endian);
+            }
+        }
+    }
+
+    // .BTF.ext
+    let btf = b.sections.iter().find(|s| s.name.as_slice() == b".BTF").and_then(|s| match &s.data {
+        SectionData::Data(d) => Some(d.to_vec()),
+        _ => None,
+    });
+    let names: HashMap<String, &Edited> = edited
+        .iter()
+        .filter_map(|(i, e)| obj.sections.iter().find(|c| c.index == *i).map(|c| (c.name.clone(), e)))
+        .collect();
+    if let (Some(btf), Some(ext_sec)) =
+        (btf, b.sections.iter_mut().find(|s| s.name.as_slice() == b".BTF.ext"))
+    {
+        let Some(ext_bytes) = section_data_mut(ext_sec) else { return Ok(()) };
+        let strings = btf_strings(&btf).map_err(|source| ObjectError::BtfExt { source })?;
+        let mut ext = BtfExt::parse(ext_bytes).map_err(|source| ObjectError::BtfExt { source })?;
+        let probe = ext.clone();
+        for (kind, sub) in ext.sections_mut() {
+            for sec in &mut sub.secs {
+                let name =
+                    string_at(strings, sec.sec_name_off).map_err(|source| ObjectError::BtfExt { source })?;
+                let Some(e) = names.get(name) else { continue };
+                sec.records.retain_mut(|rec| {
+                    let old =
+                        Slot::from_byte_offset(u64::from(probe.insn_off(rec))).unwrap_or(Slot(u32::MAX));
+                    let new = match kind {
+                        InfoKind::Func | InfoKind::Line => e.remap.target(old),
+                        InfoKind::CoreRelo => e.remap.position(old),
+                    };
+                    match new {
+                        Some(n) => {
+                            probe.set_insn_off(rec, n.byte_offset() as u32);
+                            true
+                        }
+                        None => false,
+                    }
+                });
+            }
+        }
+        *ext_bytes = ext.write();
+    }
+    Ok(())
+}
