@@ -190,12 +190,18 @@ fn section_data_mut<'a, 'd>(s: &'a mut object::build::elf::Section<'d>) -> Optio
     }
 }
 
+/// Where a position that starts something (a function, a line) lands: [`Remap::target`], and the
+/// end of the new code for the end of the old (or a deleted tail).
+fn landing(remap: &Remap, old: Slot) -> Slot {
+    remap.target(old).unwrap_or(Slot(remap.new_len()))
+}
+
 /// Writes the edited code and every position-holding side field into the builder.
 fn update(b: &mut Builder<'_>, obj: &BpfObject, edited: &HashMap<usize, Edited>) -> Result<(), ObjectError> {
     let endian = obj.endian;
-    // Section ids of the builder by ELF index (the builder keeps the input's order).
-    let ids: Vec<object::build::elf::SectionId> = b.sections.iter().map(|s| s.id()).collect();
-    let index_of = |id: object::build::elf::SectionId| ids.iter().position(|&x| x == id);
+    // The builder numbers the input's sections in order without the null section: ELF index
+    // = id + 1.
+    let index_of = |id: object::build::elf::SectionId| Some(id.index() + 1);
 
     // Old symbol values, needed to decode section-relative call targets.
     let old_sym: HashMap<usize, (Option<usize>, u64)> =
@@ -206,11 +212,11 @@ fn update(b: &mut Builder<'_>, obj: &BpfObject, edited: &HashMap<usize, Edited>)
         let Some(idx) = sym.section.and_then(index_of) else { continue };
         let Some(e) = edited.get(&idx) else { continue };
         let start = Slot::from_byte_offset(sym.st_value).unwrap_or(Slot(0));
-        let new_start = e.remap.target(start).unwrap_or(start);
+        let new_start = landing(&e.remap, start);
         if sym.st_type() == object::elf::STT_FUNC && sym.st_size > 0 {
-            let end = Slot(start.0 + (sym.st_size / 8) as u32);
-            let new_end = e.remap.target(end).unwrap_or(end);
-            sym.st_size = u64::from(new_end.0 - new_start.0) * 8;
+            let end = Slot(start.0.saturating_add((sym.st_size / 8) as u32));
+            let new_end = landing(&e.remap, end);
+            sym.st_size = u64::from(new_end.0.saturating_sub(new_start.0)) * 8;
         }
         sym.st_value = new_start.byte_offset();
     }
@@ -303,7 +309,7 @@ fn update(b: &mut Builder<'_>, obj: &BpfObject, edited: &HashMap<usize, Edited>)
                     let old =
                         Slot::from_byte_offset(u64::from(probe.insn_off(rec))).unwrap_or(Slot(u32::MAX));
                     let new = match kind {
-                        InfoKind::Func | InfoKind::Line => e.remap.target(old),
+                        InfoKind::Func | InfoKind::Line => Some(landing(&e.remap, old)),
                         InfoKind::CoreRelo => e.remap.position(old),
                     };
                     match new {
