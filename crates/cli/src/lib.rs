@@ -29,6 +29,10 @@ pub enum Command {
     Asm(cmd::asm::Args),
     /// Disassemble a raw instruction stream, one `INDEX: TEXT` line per instruction.
     Disasm(cmd::disasm::Args),
+    /// Show an object's programs, relocations, line info and disassembly.
+    Dump(cmd::dump::Args),
+    /// Insert, replace or delete instructions of a program in a BPF object (one batch).
+    Patch(cmd::patch::Args),
     /// Load programs into the running kernel and report the verifier's verdicts.
     #[cfg(feature = "kernel")]
     Load(cmd::load::Args),
@@ -52,10 +56,14 @@ impl From<Status> for ExitCode {
     }
 }
 
-/// Runs one command. `Err` means bad input or usage (exit code 2).
-pub fn run(cli: Cli) -> anyhow::Result<Status> {
+/// Runs one command. `Err` means bad input or usage (exit code 2). `matches` are the parsed
+/// arguments `cli` came from (commands whose flags' order matters read them).
+pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<Status> {
     let mut stdout = std::io::stdout().lock();
+    let sub = matches.subcommand().map(|(_, m)| m).unwrap_or(matches);
     match cli.command {
+        Command::Patch(args) => cmd::patch::run(&args, sub),
+        Command::Dump(args) => cmd::dump::run(&args, &mut stdout),
         Command::Asm(args) => cmd::asm::run(&args),
         Command::Disasm(args) => cmd::disasm::run(&args, &mut stdout),
         #[cfg(feature = "kernel")]

@@ -2,11 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
-    let cli = bpfpatch::Cli::parse();
-    match bpfpatch::run(cli) {
+    let matches = bpfpatch::Cli::command().get_matches();
+    let cli = match bpfpatch::Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match bpfpatch::run(cli, &matches) {
         Ok(status) => status.into(),
         Err(err) => {
             // Bad input or usage: the whole cause chain, then exit code 2.

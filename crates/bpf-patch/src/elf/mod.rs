@@ -6,9 +6,11 @@
 //! the two workarounds clang objects need: `.llvm_addrsig`, and section names kept in
 //! `.strtab`). `.BTF.ext` goes through our own codec in [`crate::btf_ext`].
 
+pub mod info;
 pub mod read;
 pub mod write;
 
+pub use info::{ext_info, ExtInfo, ExtRecord};
 pub use read::{BpfObject, CodeSection, Program, Reloc, RelocKind};
 pub use write::{rewrite, ObjectEdits};
 

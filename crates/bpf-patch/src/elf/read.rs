@@ -89,6 +89,10 @@ pub struct BpfObject {
     pub programs: Vec<Program>,
     /// The `license` section's string, if any.
     pub license: Option<String>,
+    /// The `.BTF` section, if any (parse it with [`BpfObject::btf`]).
+    pub btf: Option<Vec<u8>>,
+    /// The `.BTF.ext` section, if any.
+    pub btf_ext: Option<Vec<u8>>,
 }
 
 fn malformed(section: &str, message: impl Into<String>) -> ObjectError {
@@ -217,7 +221,9 @@ impl BpfObject {
             .section_by_name("license")
             .and_then(|s| s.data().ok())
             .map(|d| String::from_utf8_lossy(d.split(|&b| b == 0).next().unwrap_or_default()).into_owned());
-        let obj = BpfObject { endian, sections, programs, license };
+        let raw = |name: &str| elf.section_by_name(name).and_then(|s| s.data().ok()).map(<[u8]>::to_vec);
+        let obj =
+            BpfObject { endian, sections, programs, license, btf: raw(".BTF"), btf_ext: raw(".BTF.ext") };
         obj.check_decodes()?;
         Ok(obj)
     }
@@ -236,6 +242,22 @@ impl BpfObject {
             }
         }
         Ok(())
+    }
+
+    /// The object's `.BTF`, parsed by btf-rs.
+    pub fn btf(&self) -> Result<Option<btf_rs::Btf>, ObjectError> {
+        self.btf
+            .as_deref()
+            .map(|b| btf_rs::Btf::from_bytes(b).map_err(|e| malformed(".BTF", e.to_string())))
+            .transpose()
+    }
+
+    /// What `.BTF.ext` says about each instruction (empty without `.BTF` / `.BTF.ext`).
+    pub fn ext_info(&self) -> Result<super::ExtInfo, ObjectError> {
+        match (&self.btf, &self.btf_ext) {
+            (Some(btf), Some(ext)) => super::ext_info(btf, ext),
+            _ => Ok(super::ExtInfo::new()),
+        }
     }
 
     /// The program called `name`.

@@ -3,8 +3,10 @@
 
 pub mod asm;
 pub mod disasm;
+pub mod dump;
 #[cfg(feature = "kernel")]
 pub mod load;
+pub mod patch;
 
 use std::io::Read;
 use std::path::Path;
