@@ -62,3 +62,22 @@ pub fn edit(data: &[u8]) {
         i += if insns[i].is_ld_imm64() { 2 } else { 1 };
     }
 }
+
+/// Parses arbitrary bytes as a BPF object; whatever parses must rewrite unchanged and, with an
+/// instruction inserted in the middle of its first program, still parse with the same programs.
+pub fn object(data: &[u8]) {
+    use crate::elf::{rewrite, BpfObject, ObjectEdits};
+    let Ok(obj) = BpfObject::parse(data) else { return };
+    let Ok(same) = rewrite(data, &ObjectEdits::new()) else { return };
+    let again = BpfObject::parse(&same).expect("a rewritten object parses");
+    assert_eq!(again.programs, obj.programs, "the round trip changed the programs");
+    let Some(p) = obj.programs.iter().find(|p| p.len > 0) else { return };
+    let mut edits = ObjectEdits::new();
+    let nop = crate::insn::Insn::new(0x05, 0, 0, 0, 0);
+    edits.insert_before(&p.name, crate::insn::Slot(p.len / 2), vec![nop]);
+    if let Ok(out) = rewrite(data, &edits) {
+        let edited = BpfObject::parse(&out).expect("an edited object parses");
+        let q = edited.program(&p.name).expect("the program survives");
+        assert_eq!(q.len, p.len + 1, "the insertion is in the program");
+    }
+}

@@ -1,6 +1,8 @@
 //! Replays every committed fuzz seed (`fuzz/seeds/<target>/*`) through the fuzz target bodies, so
 //! the inputs that once found bugs keep being checked without a fuzzer.
 
+mod common;
+
 use std::path::Path;
 
 #[allow(clippy::print_stderr)]
@@ -29,4 +31,23 @@ fn assemble_seeds() {
 #[test]
 fn edit_seeds() {
     replay("edit", bpf_patch::fuzz::edit);
+}
+
+#[test]
+fn object_seeds() {
+    replay("object", bpf_patch::fuzz::object);
+}
+
+/// Every corpus and testdata object through the object fuzz body (no panic, round trip and an
+/// insertion hold), plus each one truncated at a few lengths.
+#[test]
+fn object_body_on_the_corpus() {
+    let Some(files) = common::corpus_objects() else { return };
+    for f in &files {
+        let data = std::fs::read(f).expect("read");
+        bpf_patch::fuzz::object(&data);
+        for cut in [data.len() / 3, data.len() / 2, data.len().saturating_sub(9)] {
+            bpf_patch::fuzz::object(&data[..cut]);
+        }
+    }
 }
