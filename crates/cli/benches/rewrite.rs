@@ -15,7 +15,8 @@ use bpf_patch::{Insn, Slot};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn input() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/ebpf-samples/new_linux/tracex1_kern.o");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/ebpf-samples/new_linux/tracex1_kern.o");
     p.exists().then_some(p)
 }
 
@@ -37,7 +38,8 @@ fn bench(c: &mut Criterion) {
     g.sample_size(30);
     g.bench_function("llvm_objcopy_process", |b| {
         b.iter(|| {
-            let st = Command::new("llvm-objcopy-19").arg(&path).arg(&out).status().expect("llvm-objcopy-19 runs");
+            let st =
+                Command::new("llvm-objcopy-19").arg(&path).arg(&out).status().expect("llvm-objcopy-19 runs");
             assert!(st.success());
         })
     });

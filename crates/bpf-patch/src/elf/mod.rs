@@ -12,7 +12,7 @@ pub mod write;
 
 pub use info::{ext_info, ExtInfo, ExtRecord};
 pub use read::{BpfObject, CodeSection, Program, Reloc, RelocKind};
-pub use write::{rewrite, ObjectEdits};
+pub use write::{rewrite, NewReloc, ObjectEdits};
 
 use crate::btf_ext::BtfExtError;
 use crate::edit::EditError;

@@ -38,11 +38,26 @@ enum Kind {
     Delete,
 }
 
+/// A relocation for inserted code: against an existing symbol of the object (a map, a kfunc or
+/// function the object already declares), or, if none has that name, a new undefined global
+/// symbol.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewReloc {
+    /// Slot inside the inserted code.
+    pub at: u32,
+    /// `R_BPF_64_64` for `ld_imm64`, `R_BPF_64_32` for calls.
+    pub r_type: u32,
+    /// Target symbol.
+    pub symbol: String,
+}
+
 /// Edits to an object's programs, addressed by program name and slot relative to the program's
 /// first instruction.
 #[derive(Clone, Debug, Default)]
 pub struct ObjectEdits {
     entries: Vec<(String, Slot, Kind)>,
+    /// Relocations of inserted code, by index into `entries`.
+    relocs: Vec<(usize, NewReloc)>,
 }
 
 impl ObjectEdits {
@@ -75,16 +90,70 @@ impl ObjectEdits {
         self
     }
 
+    /// Attaches a relocation to the code of the edit added last (an insert or replace).
+    pub fn with_reloc(&mut self, reloc: NewReloc) -> &mut Self {
+        if let Some(last) = self.entries.len().checked_sub(1) {
+            self.relocs.push((last, reloc));
+        }
+        self
+    }
+
     /// True if there are no edits.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }
 
+/// Where the code of one edit entry ended up: (ELF section index, first new slot).
+type Placed = HashMap<usize, (usize, u32)>;
+
 /// One edited code section: its new instructions and where the old slots went.
 struct Edited {
     insns: Vec<Insn>,
     remap: Remap,
+}
+
+/// Places each edit entry's code in the new stream, mirroring the engine's group layout
+/// `[inserted before..., replacement | original | nothing, inserted after...]`, edits of one
+/// kind at one slot in the order they were added.
+fn place(obj: &BpfObject, edits: &ObjectEdits, edited: &HashMap<usize, Edited>) -> Placed {
+    let mut by_slot: std::collections::BTreeMap<(usize, u32), Vec<usize>> = std::collections::BTreeMap::new();
+    for (i, (name, at, _)) in edits.entries.iter().enumerate() {
+        if let Some(p) = obj.program(name) {
+            by_slot.entry((p.section, p.start.0 + at.0)).or_default().push(i);
+        }
+    }
+    let mut placed = Placed::new();
+    for ((si, slot), ids) in by_slot {
+        let cs = &obj.sections[si];
+        let Some(e) = edited.get(&cs.index) else { continue };
+        let Some(start) = e.remap.target(Slot(slot)) else { continue };
+        let width = if cs.insns.get(slot as usize).is_some_and(Insn::is_ld_imm64) { 2 } else { 1 };
+        let mut at = start.0;
+        let kinds = |want: fn(&Kind) -> bool| ids.iter().copied().filter(move |&i| want(&edits.entries[i].2));
+        for i in kinds(|k| matches!(k, Kind::Before(_))) {
+            placed.insert(i, (cs.index, at));
+            at += code_len(&edits.entries[i].2);
+        }
+        let mut middle = width;
+        for i in kinds(|k| matches!(k, Kind::Replace(_) | Kind::Delete)) {
+            placed.insert(i, (cs.index, at));
+            middle = code_len(&edits.entries[i].2);
+        }
+        at += middle;
+        for i in kinds(|k| matches!(k, Kind::After(_))) {
+            placed.insert(i, (cs.index, at));
+            at += code_len(&edits.entries[i].2);
+        }
+    }
+    placed
+}
+
+fn code_len(kind: &Kind) -> u32 {
+    match kind {
+        Kind::Before(c) | Kind::After(c) | Kind::Replace(c) => c.len() as u32,
+        Kind::Delete => 0,
+    }
 }
 
 /// Bytes in, bytes out: applies `edits` and writes the object. With no edits, every section's
@@ -109,6 +178,7 @@ pub fn rewrite(input: &[u8], edits: &ObjectEdits) -> Result<Vec<u8>, ObjectError
     }
     if !edited.is_empty() {
         update(&mut b, &obj, &edited)?;
+        add_relocs(&mut b, &obj, edits, &edited)?;
     }
     let mut out = Vec::with_capacity(input.len() + 1024);
     b.write(&mut out).map_err(|source| ObjectError::Write { source })?;
@@ -188,6 +258,84 @@ fn section_data_mut<'a, 'd>(s: &'a mut object::build::elf::Section<'d>) -> Optio
         SectionData::Data(d) => Some(d.to_mut()),
         _ => None,
     }
+}
+
+/// Adds the relocations of inserted code to the `.rel` sections (created if missing), against
+/// existing symbols or new undefined global ones.
+fn add_relocs(
+    b: &mut Builder<'_>,
+    obj: &BpfObject,
+    edits: &ObjectEdits,
+    edited: &HashMap<usize, Edited>,
+) -> Result<(), ObjectError> {
+    if edits.relocs.is_empty() {
+        return Ok(());
+    }
+    let placed = place(obj, edits, edited);
+    let symtab = b.sections.iter().find(|s| matches!(s.data, SectionData::Symbol)).map(|s| s.id());
+    for (entry, r) in &edits.relocs {
+        let &(elf_index, start) = placed.get(entry).ok_or_else(|| ObjectError::Malformed {
+            section: "-".to_owned(),
+            message: format!("relocation for `{}` on an edit that was not applied", r.symbol),
+        })?;
+        if r.at >= code_len(&edits.entries[*entry].2) {
+            return Err(ObjectError::Malformed {
+                section: "-".to_owned(),
+                message: format!(
+                    "relocation for `{}` at slot {} is outside its inserted code",
+                    r.symbol, r.at
+                ),
+            });
+        }
+        let sym = match b.symbols.iter().find(|s| s.name.as_slice() == r.symbol.as_bytes()) {
+            Some(s) => s.id(),
+            None => {
+                let s = b.symbols.add();
+                s.name = r.symbol.as_bytes().to_vec().into();
+                s.set_st_info(object::elf::STB_GLOBAL, object::elf::STT_NOTYPE);
+                s.id()
+            }
+        };
+        let code_id =
+            b.sections.iter().find(|s| s.id().index() + 1 == elf_index).map(|s| s.id()).ok_or_else(|| {
+                ObjectError::Malformed {
+                    section: "-".to_owned(),
+                    message: format!("no section with index {elf_index}"),
+                }
+            })?;
+        let rel = b
+            .sections
+            .iter()
+            .find(|s| s.sh_info_section == Some(code_id) && matches!(s.data, SectionData::Relocation(_)))
+            .map(|s| s.id());
+        let rel = match rel {
+            Some(id) => id,
+            None => {
+                let name =
+                    format!(".rel{}", String::from_utf8_lossy(b.sections.get(code_id).name.as_slice()));
+                let s = b.sections.add();
+                s.name = name.into_bytes().into();
+                s.sh_type = object::elf::SHT_REL;
+                s.sh_flags = object::elf::SHF_INFO_LINK.into();
+                s.sh_addralign = 8;
+                s.sh_entsize = 16;
+                s.sh_link_section = symtab;
+                s.sh_info_section = Some(code_id);
+                s.data = SectionData::Relocation(Vec::new());
+                s.id()
+            }
+        };
+        if let SectionData::Relocation(v) = &mut b.sections.get_mut(rel).data {
+            v.push(object::build::elf::Relocation {
+                r_offset: Slot(start + r.at).byte_offset(),
+                symbol: Some(sym),
+                r_type: object::elf::RelocationType(r.r_type),
+                r_addend: 0,
+            });
+            v.sort_by_key(|r| r.r_offset);
+        }
+    }
+    Ok(())
 }
 
 /// Where a position that starts something (a function, a line) lands: [`Remap::target`], and the
