@@ -316,7 +316,7 @@ fn add_relocs(
                 let s = b.sections.add();
                 s.name = name.into_bytes().into();
                 s.sh_type = object::elf::SHT_REL;
-                s.sh_flags = object::elf::SHF_INFO_LINK.into();
+                s.sh_flags = object::elf::SHF_INFO_LINK;
                 s.sh_addralign = 8;
                 s.sh_entsize = 16;
                 s.sh_link_section = symtab;
