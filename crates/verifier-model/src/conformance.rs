@@ -275,3 +275,57 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ConformanceError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_parse() {
+        let text = "# header\n-- asm\nmov %r0, 1 # c\nexit\n-- mem\naa bb\n0c\n-- raw\n0x00000001000000b7\n\
+                    95 00 00 00 00 00 00 00\n-- result\n0x1\n-- no register offset\ncall instruction\n";
+        let case = TestCase::parse(text).expect("parses");
+        assert_eq!(case.asm.as_deref(), Some("mov %r0, 1 # c\nexit"));
+        assert_eq!(case.mem, Some(vec![0xaa, 0xbb, 0x0c]));
+        assert_eq!(case.result, Some(1));
+        assert_eq!(case.error, None);
+        assert_eq!(case.other, vec!["no register offset".to_string()]);
+        let raw = case.raw.clone().expect("raw present");
+        assert_eq!((raw.len(), raw[0].code, raw[0].imm, raw[1].code), (2, 0xb7, 1, 0x95));
+        assert!(run_case(&case, false).passed);
+        assert!(TestCase::parse("-- mem\nzz\n").is_err());
+        assert!(TestCase::parse("-- result\nnope\n").is_err());
+    }
+
+    /// (what, file text, negative, expected verdict).
+    #[test]
+    fn verdict_rules() {
+        #[rustfmt::skip]
+        let cases: &[(&str, &str, bool, bool)] = &[
+            ("right result", "-- asm\nmov %r0, 2\nexit\n-- result\n0x2", false, true),
+            ("wrong result", "-- asm\nmov %r0, 3\nexit\n-- result\n0x2", false, false),
+            ("fault in a positive test", "-- asm\nexit\n-- result\n0x0", false, false),
+            ("asm disagrees with raw", "-- asm\nmov %r0, 2\nexit\n-- raw\n95 00 00 00 00 00 00 00\n-- result\n0x2", false, false),
+            ("negative: assembler refuses", "-- asm\nbogus\n-- error\nx", true, true),
+            ("negative: runtime fault", "-- asm\nexit\n-- error\nx", true, true),
+            ("negative: accepted", "-- asm\nmov %r0, 0\nexit\n-- error\nx", true, false),
+            ("negative raw: refused at load", "-- raw\n95 01 00 00 00 00 00 00\n-- error\n", true, true),
+            ("negative raw: only faults at run", "-- raw\n95 00 00 00 00 00 00 00\n-- error\n", true, false),
+            ("negative result: differs", "-- asm\nmov %r0, 1\nexit\n-- result\n0x2", true, true),
+            ("negative result: matches", "-- asm\nmov %r0, 2\nexit\n-- result\n0x2", true, false),
+            ("negative: empty", "# nothing", true, true),
+            ("positive: empty", "# nothing", false, false),
+        ];
+        for (what, text, negative, want) in cases {
+            let case = TestCase::parse(text).expect("parses");
+            let outcome = run_case(&case, *negative);
+            assert_eq!(outcome.passed, *want, "{what}: {}", outcome.observed);
+        }
+    }
+
+    #[test]
+    fn negative_is_decided_by_directory() {
+        assert!(is_negative(Path::new("corpus/negative/x.data")));
+        assert!(!is_negative(Path::new("corpus/tests/negative.data")));
+    }
+}

@@ -237,10 +237,11 @@ impl Interpreter {
                 };
                 st.set(dst, v, slot)?;
             }
-            Op::LdAbs { size, imm } => return self.ld_packet(st, slot, size, i64::from(imm)),
+            Op::LdAbs { size, imm } => return self.ld_packet(st, slot, size, imm),
             Op::LdInd { size, src, imm } => {
-                let base = i64::from(st.get(src, slot)? as u32 as i32);
-                return self.ld_packet(st, slot, size, base + i64::from(imm));
+                // The kernel adds in 32 bits (`BPF_ALU32_IMM(BPF_ADD, ...)`) and passes an `int`.
+                let off = (st.get(src, slot)? as u32 as i32).wrapping_add(imm);
+                return self.ld_packet(st, slot, size, off);
             }
             Op::Load { size, signed, dst, src, off } => {
                 let addr = st.addr(src, off, slot)?;
@@ -363,20 +364,22 @@ impl Interpreter {
         Ok(Flow::Goto(frame.ret))
     }
 
-    /// `LD_ABS` / `LD_IND`: a big-endian load from the first [`RegionKind::Packet`] region; out
-    /// of bounds (or no packet) ends the whole program with R0 = 0, as the kernel does.
-    fn ld_packet(&mut self, st: &mut State, slot: Slot, size: Size, off: i64) -> Result<Flow, Fault> {
+    /// `LD_ABS` / `LD_IND`: a big-endian load from the first [`RegionKind::Packet`] region into
+    /// R0, clobbering R1-R5. Out of bounds (or no packet) does what the kernel's rewrite
+    /// (`bpf_gen_ld_abs`) does: R0 = 0 and `exit` from the current frame. Negative offsets
+    /// (`SKF_NET_OFF`, `SKF_LL_OFF`) have no headers to refer to here and count as out of bounds.
+    fn ld_packet(&mut self, st: &mut State, slot: Slot, size: Size, off: i32) -> Result<Flow, Fault> {
         let n = size.bytes() as usize;
         let bytes = self.memory.regions().iter().find(|r| r.kind == RegionKind::Packet).and_then(|r| {
             let start = usize::try_from(off).ok()?;
             r.bytes.get(start..start.checked_add(n)?)
         });
-        let Some(bytes) = bytes else {
-            return Ok(Flow::Exit(0));
-        };
-        let v = bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        let v = bytes.map(|b| b.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)));
         st.init &= !ARG_REGS;
-        st.set(Reg::R0, v, slot)?;
-        Ok(Flow::Next)
+        st.set(Reg::R0, v.unwrap_or(0), slot)?;
+        match v {
+            Some(_) => Ok(Flow::Next),
+            None => self.exit(st, slot),
+        }
     }
 }

@@ -243,6 +243,10 @@ fn ld_abs_and_ld_ind_read_the_packet_big_endian() {
         ("ldabsw 2\nexit", 0),             // out of bounds: the program returns 0
         ("mov %r0, 7\nldabsb 5\nexit", 0), // one past the end
         ("mov %r2, -1\nldindb %r2, 0\nexit", 0),
+        ("mov %r2, -1\nldindb %r2, 2\nexit", 0x22), // 32-bit wrapping add
+        ("lddw %r2, 0x100000001\nldindb %r2, 0\nexit", 0x22), // high half ignored
+        // out of bounds in a subprogram exits that frame only, with R0 = 0
+        ("mov %r6, 5\ncall local f\nadd %r0, %r6\nexit\nf:\nldabsb 9\nmov %r0, 1\nexit", 5),
     ];
     for (src, want) in cases {
         let mut vm = Interpreter::new(program(src));
