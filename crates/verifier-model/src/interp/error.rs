@@ -26,6 +26,17 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// The slot the error is about (`None` for an empty program).
+    pub fn slot(&self) -> Option<Slot> {
+        match self {
+            LoadError::Empty => None,
+            LoadError::Decode(e) => Some(e.slot()),
+            LoadError::BadTarget { slot, .. } => Some(*slot),
+        }
+    }
+}
+
 /// Why a run stopped abnormally.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 pub enum Fault {

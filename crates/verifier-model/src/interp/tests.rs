@@ -197,6 +197,8 @@ fn bad_targets_are_refused_at_load() {
         }
     }
     assert_eq!(Program::new(&[]).err(), Some(LoadError::Empty));
+    let bad = Program::new(&assemble("ja +5\nexit").expect("assembles")).expect_err("bad target");
+    assert_eq!(bad.slot(), Some(Slot(0)));
 }
 
 #[test]
