@@ -309,3 +309,55 @@ fn pseudo_func_address_is_callable_with_callx() {
     let mut vm = Interpreter::new(Program::new(&encode_all(&ops)).expect("loads"));
     assert_eq!(vm.run(&[]), Ok(Exit { r0: 42, insns: 5 }));
 }
+
+/// Opcodes that decode with all other fields zero (plus `ld_imm64`), to bias random programs
+/// towards loadable ones.
+fn loadable_codes() -> Vec<u8> {
+    let tail = bpf_patch::Insn::new(0, 0, 0, 0, 0);
+    (0..=255u8)
+        .filter(|&c| Op::decode(&[bpf_patch::Insn::new(c, 0, 0, 0, 0), tail], Slot(0)).is_ok())
+        .collect()
+}
+
+proptest::proptest! {
+    /// Any slot stream either fails to load or runs to an exit or a fault: never a panic.
+    #[test]
+    fn arbitrary_programs_never_panic(
+        slots in proptest::collection::vec(
+            (
+                proptest::prelude::any::<proptest::sample::Index>(),
+                0u8..11,
+                0u8..11,
+                proptest::prop_oneof![proptest::strategy::Just(0i16), -4i16..4, 8i16..17],
+                proptest::prop_oneof![proptest::strategy::Just(0i32), -8i32..8, proptest::prelude::any::<i32>()],
+            ),
+            1..24,
+        ),
+    ) {
+        let codes = loadable_codes();
+        let tail = bpf_patch::Insn::new(0, 0, 0, 0, 0);
+        // Keep the slots that decode on their own, then end with `r0 = 0; exit`.
+        let mut insns = Vec::new();
+        for &(code, dst, src, off, imm) in &slots {
+            let insn = bpf_patch::Insn::new(*code.get(&codes), dst, src, off, imm);
+            if let Ok(op) = Op::decode(&[insn, tail], Slot(0)) {
+                insns.push(insn);
+                if op.slots() == 2 {
+                    insns.push(tail);
+                }
+            }
+        }
+        insns.extend(encode_all(&[bpf_patch::filter::mov64_imm(Reg::R0, 0), Op::Exit]));
+        if let Ok(p) = Program::new(&insns) {
+            let mut vm = Interpreter::new(p);
+            vm.config.insn_budget = 2_000;
+            vm.config.may_goto_budget = 3;
+            let base = vm.memory.map(RegionKind::Buffer, vec![0; 64], true);
+            vm.memory.map(RegionKind::Packet, vec![0xab; 32], false);
+            let r = vm.run(&[base, 64]);
+            if let Ok(exit) = r {
+                proptest::prop_assert!(exit.insns <= 2_000);
+            }
+        }
+    }
+}
