@@ -1,6 +1,6 @@
 //! BPF ELF objects: reading programs, subprograms and relocations ([`read`]), and rewriting an
 //! object with edits applied to its code while every position-holding field stays consistent
-//! ([`write`]).
+//! ([`mod@write`]).
 //!
 //! Reading is on the `object` crate's read API; writing on `object::build::elf::Builder` (with
 //! the two workarounds clang objects need: `.llvm_addrsig`, and section names kept in
