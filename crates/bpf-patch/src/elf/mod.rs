@@ -6,6 +6,7 @@
 //! the two workarounds clang objects need: `.llvm_addrsig`, and section names kept in
 //! `.strtab`). `.BTF.ext` goes through our own codec in [`crate::btf_ext`].
 
+mod ext_fix;
 pub mod info;
 pub mod read;
 pub mod write;

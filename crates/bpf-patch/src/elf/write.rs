@@ -23,7 +23,6 @@ use object::build::Id;
 
 use super::read::{BpfObject, RelocKind};
 use super::{ObjectError, R_BPF_64_32, R_BPF_64_64};
-use crate::btf_ext::{btf_strings, string_at, BtfExt, InfoKind};
 use crate::edit::{apply, ApplyOptions, Edits, Remap};
 use crate::insn::{slots_to_bytes, Insn, Slot};
 
@@ -164,6 +163,7 @@ pub fn rewrite(input: &[u8], edits: &ObjectEdits) -> Result<Vec<u8>, ObjectError
 
     let patched = retype_addrsig(input)?;
     let mut b = Builder::read(&*patched).map_err(|source| ObjectError::Write { source })?;
+    check_layout(&mut b)?;
     for s in b.sections.iter_mut() {
         if s.sh_type.0 == object::elf::SHT_PROGBITS.0 && s.name.as_slice() == b".llvm_addrsig" {
             s.delete = true;
@@ -432,45 +432,36 @@ fn update(b: &mut Builder<'_>, obj: &BpfObject, edited: &HashMap<usize, Edited>)
         }
     }
 
-    // .BTF.ext
-    let btf = b.sections.iter().find(|s| s.name.as_slice() == b".BTF").and_then(|s| match &s.data {
-        SectionData::Data(d) => Some(d.to_vec()),
-        _ => None,
-    });
-    let names: HashMap<String, &Edited> = edited
-        .iter()
-        .filter_map(|(i, e)| obj.sections.iter().find(|c| c.index == *i).map(|c| (c.name.clone(), e)))
-        .collect();
-    if let (Some(btf), Some(ext_sec)) =
-        (btf, b.sections.iter_mut().find(|s| s.name.as_slice() == b".BTF.ext"))
-    {
-        let Some(ext_bytes) = section_data_mut(ext_sec) else { return Ok(()) };
-        let strings = btf_strings(&btf).map_err(|source| ObjectError::BtfExt { source })?;
-        let mut ext = BtfExt::parse(ext_bytes).map_err(|source| ObjectError::BtfExt { source })?;
-        let probe = ext.clone();
-        for (kind, sub) in ext.sections_mut() {
-            for sec in &mut sub.secs {
-                let name =
-                    string_at(strings, sec.sec_name_off).map_err(|source| ObjectError::BtfExt { source })?;
-                let Some(e) = names.get(name) else { continue };
-                sec.records.retain_mut(|rec| {
-                    let old =
-                        Slot::from_byte_offset(u64::from(probe.insn_off(rec))).unwrap_or(Slot(u32::MAX));
-                    let new = match kind {
-                        InfoKind::Func | InfoKind::Line => Some(landing(&e.remap, old)),
-                        InfoKind::CoreRelo => e.remap.position(old),
-                    };
-                    match new {
-                        Some(n) => {
-                            probe.set_insn_off(rec, n.byte_offset() as u32);
-                            true
-                        }
-                        None => false,
-                    }
-                });
-            }
+    // .BTF.ext (and .rel.BTF.ext, which points at its record fields); builder ids are ELF
+    // index - 1.
+    let mut remaps = HashMap::new();
+    let mut names = HashMap::new();
+    for (i, e) in edited {
+        let (Some(id), Some(c)) = (i.checked_sub(1), obj.sections.iter().find(|c| c.index == *i)) else {
+            continue;
+        };
+        remaps.insert(id, e.remap.clone());
+        names.insert(id, c.name.clone());
+    }
+    super::ext_fix::fix_btf_ext(b, obj.endian, &remaps, &names)?;
+    Ok(())
+}
+
+/// Refuses layouts `Builder::write` cannot lay out (its alignment arithmetic would overflow and
+/// panic): alignments that are not a power of two or absurdly large. 0 ("none") becomes the
+/// equivalent 1.
+fn check_layout(b: &mut Builder<'_>) -> Result<(), ObjectError> {
+    for s in b.sections.iter_mut().filter(|s| !s.delete) {
+        if s.sh_addralign == 0 {
+            s.sh_addralign = 1;
         }
-        *ext_bytes = ext.write();
+        let a = s.sh_addralign;
+        if !(a.is_power_of_two() && a <= 1 << 32) {
+            return Err(ObjectError::Malformed {
+                section: String::from_utf8_lossy(&s.name).into_owned(),
+                message: format!("sh_addralign {a:#x} is not a power of two up to 2^32"),
+            });
+        }
     }
     Ok(())
 }
