@@ -1,88 +1,43 @@
-//! The interpreter's memory: typed regions with bounds in a synthetic 64-bit address space.
+//! Memory as a set of typed regions with bounds, addressed through a synthetic 64-bit space.
 //!
-//! Every region (a stack frame, the context, the packet, a caller-provided buffer) is mapped at
-//! its own base address, far apart from the others, so a pointer is a plain `u64` and pointer
-//! arithmetic behaves as on the machine. An access that leaves its region, touches no region, or
-//! writes a read-only one is a [`MemError`], never a panic. Helpers see the same [`Memory`].
+//! Region `id` occupies `REGION_BASE | id << 32 .. + len`: programs see plain 64-bit pointers they
+//! can add to, subtract and compare, exactly as in the kernel, and every access is resolved back to
+//! (region, offset) and checked. Struct layouts for kernel objects ([`Layout`]) live here too.
+//! What a program may *do* with memory (instruction semantics) lives in the parent module.
 
-use std::fmt;
+use thiserror::Error;
 
-/// Base address of the stack of frame 0; frame `d` lives at `STACK_BASE + d * STACK_STRIDE`.
-pub const STACK_BASE: u64 = 0x1000_0000;
-/// Distance between the stacks of consecutive frames.
-pub const STACK_STRIDE: u64 = 0x1_0000;
-/// Bytes of stack per frame (`MAX_BPF_STACK`).
-pub const STACK_SIZE: usize = 512;
-/// At most this many frames (the kernel's `MAX_CALL_FRAMES`).
-pub const MAX_FRAMES: usize = 8;
-/// Base address of the first region mapped with [`Memory::map`]; later ones follow at
-/// [`REGION_STRIDE`] intervals.
-pub const REGION_BASE: u64 = 0x1_0000_0000;
-/// Distance between regions mapped with [`Memory::map`].
-pub const REGION_STRIDE: u64 = 0x1_0000_0000;
+/// Tag in the high 16 bits of every data pointer.
+pub const REGION_BASE: u64 = 0xffff_0000_0000_0000;
+
+/// Identifies one region of a [`Memory`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct RegionId(pub u16);
 
 /// What a region models.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum RegionKind {
-    /// The 512-byte stack of the frame at this call depth (0 = the entry function).
+    /// The 512-byte stack of call frame `depth` (0 = main program).
     Stack {
-        /// Call depth of the frame.
-        depth: u8,
+        /// Frame depth.
+        depth: usize,
     },
-    /// The program context (`xdp_md`, `__sk_buff`, ...).
+    /// The program context as the program sees it (`xdp_md`, `__sk_buff`, raw memory).
     Context,
-    /// Packet data.
+    /// Packet buffer including headroom; `data_meta`/`data`/`data_end` point into it.
     Packet,
-    /// A buffer the caller mapped (conformance `-- mem`, map values, ...).
-    Buffer,
-}
-
-impl fmt::Display for RegionKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RegionKind::Stack { depth } => write!(f, "stack of frame {depth}"),
-            RegionKind::Context => f.write_str("context"),
-            RegionKind::Packet => f.write_str("packet"),
-            RegionKind::Buffer => f.write_str("buffer"),
-        }
-    }
-}
-
-/// Why a memory access failed.
-#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
-pub enum MemError {
-    /// The access starts inside a region but does not fit in it.
-    #[error("{size}-byte access at {addr:#x} leaves the {kind} [{base:#x}, +{len})")]
-    OutOfBounds {
-        /// First byte accessed.
-        addr: u64,
-        /// Bytes accessed.
-        size: u64,
-        /// The region the access started in.
-        kind: RegionKind,
-        /// Its base address.
-        base: u64,
-        /// Its length in bytes.
-        len: u64,
+    /// A map value.
+    MapValue {
+        /// Map index in the caller's map list.
+        map: usize,
     },
-    /// No live region contains the address.
-    #[error("{size}-byte access at {addr:#x} touches no mapped memory")]
-    Unmapped {
-        /// First byte accessed.
-        addr: u64,
-        /// Bytes accessed.
-        size: u64,
+    /// A kernel object laid out by a [`Layout`].
+    Kernel {
+        /// The layout's type name.
+        type_name: String,
     },
-    /// A write to a read-only region.
-    #[error("write of {size} bytes at {addr:#x} into the read-only {kind}")]
-    ReadOnly {
-        /// First byte written.
-        addr: u64,
-        /// Bytes written.
-        size: u64,
-        /// The region.
-        kind: RegionKind,
-    },
+    /// Caller-provided memory without further meaning (e.g. the conformance `-- mem` buffer).
+    Plain,
 }
 
 /// One mapped region.
@@ -90,155 +45,234 @@ pub enum MemError {
 pub struct Region {
     /// What it models.
     pub kind: RegionKind,
-    /// Its base address.
-    pub base: u64,
     /// Its bytes.
     pub bytes: Vec<u8>,
-    /// Whether programs may write it.
+    /// Whether stores are allowed.
     pub writable: bool,
-    /// Dead regions (stacks of returned frames) are unmapped for accesses.
-    pub live: bool,
 }
 
-impl Region {
-    fn contains(&self, addr: u64) -> bool {
-        self.live && addr >= self.base && addr - self.base < self.bytes.len() as u64
-    }
+/// Why a memory access failed (the interpreter adds the instruction slot).
+#[derive(Clone, PartialEq, Eq, Debug, Error)]
+pub enum MemError {
+    /// The address is not inside any mapped region.
+    #[error("access of {size} bytes at {addr:#x}: address is not mapped")]
+    Unmapped {
+        /// The address.
+        addr: u64,
+        /// Access size in bytes.
+        size: u32,
+    },
+    /// The access starts inside a region but leaves it.
+    #[error("access of {size} bytes at offset {offset} of {kind:?} region ({len} bytes) is out of bounds")]
+    OutOfBounds {
+        /// The region's kind.
+        kind: RegionKind,
+        /// Offset into the region (may be negative).
+        offset: i64,
+        /// Access size in bytes.
+        size: u32,
+        /// Region length.
+        len: usize,
+    },
+    /// A store to a read-only region.
+    #[error("store of {size} bytes at offset {offset} of read-only {kind:?} region")]
+    ReadOnly {
+        /// The region's kind.
+        kind: RegionKind,
+        /// Offset into the region.
+        offset: usize,
+        /// Access size in bytes.
+        size: u32,
+    },
 }
 
-/// The address space: per-frame stacks plus the regions the caller mapped.
-#[derive(Clone, Debug)]
+/// The address space: regions indexed by [`RegionId`].
+#[derive(Clone, Debug, Default)]
 pub struct Memory {
-    stacks: Vec<Region>,
     regions: Vec<Region>,
 }
 
-impl Default for Memory {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Memory {
-    /// An address space with [`MAX_FRAMES`] stacks (all dead until a frame enters) and no other
-    /// region.
+    /// An empty address space.
     pub fn new() -> Self {
-        let stacks = (0..MAX_FRAMES)
-            .map(|d| Region {
-                kind: RegionKind::Stack { depth: u8::try_from(d).expect("MAX_FRAMES fits in u8") },
-                base: STACK_BASE + d as u64 * STACK_STRIDE,
-                bytes: vec![0; STACK_SIZE],
-                writable: true,
-                live: false,
-            })
-            .collect();
-        Memory { stacks, regions: Vec::new() }
+        Memory::default()
     }
 
-    /// Maps `bytes` as a new region and returns its base address.
-    pub fn map(&mut self, kind: RegionKind, bytes: Vec<u8>, writable: bool) -> u64 {
-        let base = REGION_BASE + self.regions.len() as u64 * REGION_STRIDE;
-        self.regions.push(Region { kind, base, bytes, writable, live: true });
-        base
+    /// Maps a region and returns its id. At most 65535 regions.
+    pub fn map(&mut self, kind: RegionKind, bytes: Vec<u8>, writable: bool) -> RegionId {
+        let id = RegionId(u16::try_from(self.regions.len()).expect("fewer than 65536 regions are mapped"));
+        self.regions.push(Region { kind, bytes, writable });
+        id
     }
 
-    /// The region mapped at exactly `base`, if any (to read a buffer back after a run).
-    pub fn region(&self, base: u64) -> Option<&Region> {
-        self.stacks.iter().chain(&self.regions).find(|r| r.base == base)
+    /// The address of byte `offset` of region `id`.
+    pub fn addr(id: RegionId, offset: u64) -> u64 {
+        REGION_BASE | (u64::from(id.0) << 32) | (offset & 0xffff_ffff)
     }
 
-    /// All regions mapped with [`Memory::map`], in mapping order.
-    pub fn regions(&self) -> &[Region] {
-        &self.regions
+    /// A region by id.
+    pub fn region(&self, id: RegionId) -> Option<&Region> {
+        self.regions.get(usize::from(id.0))
     }
 
-    /// Makes the stack of frame `depth` live and zeroed; returns its frame pointer (one past its
-    /// top, the value of R10). `None` when `depth >= MAX_FRAMES`.
-    pub fn enter_frame(&mut self, depth: usize) -> Option<u64> {
-        let stack = self.stacks.get_mut(depth)?;
-        stack.live = true;
-        stack.bytes.fill(0);
-        Some(stack.base + STACK_SIZE as u64)
+    /// A region by id, mutably.
+    pub fn region_mut(&mut self, id: RegionId) -> Option<&mut Region> {
+        self.regions.get_mut(usize::from(id.0))
     }
 
-    /// Unmaps the stack of frame `depth` (the frame returned).
-    pub fn leave_frame(&mut self, depth: usize) {
-        if let Some(stack) = self.stacks.get_mut(depth) {
-            stack.live = false;
+    /// Resolves `addr .. addr + size` to (region, offset), checking bounds. Accesses just before
+    /// a region (negative offsets wrap into the previous id) are reported against the region
+    /// the high bits name, as out of bounds.
+    pub fn resolve(&self, addr: u64, size: u32) -> Result<(RegionId, usize), MemError> {
+        if addr & 0xffff_0000_0000_0000 != REGION_BASE {
+            return Err(MemError::Unmapped { addr, size });
         }
-    }
-
-    fn find(&self, addr: u64, size: u64) -> Result<usize, MemError> {
-        let all = self.stacks.iter().chain(&self.regions);
-        for (i, r) in all.enumerate() {
-            if r.contains(addr) {
-                let end = addr.checked_add(size);
-                let fits = end.is_some_and(|e| e - r.base <= r.bytes.len() as u64);
-                if !fits {
-                    return Err(MemError::OutOfBounds {
-                        addr,
-                        size,
-                        kind: r.kind,
-                        base: r.base,
-                        len: r.bytes.len() as u64,
-                    });
-                }
-                return Ok(i);
+        let raw = addr & !REGION_BASE;
+        let id = (raw >> 32) as u16;
+        let off = raw & 0xffff_ffff;
+        let region = self.regions.get(usize::from(id)).ok_or(MemError::Unmapped { addr, size })?;
+        let len = region.bytes.len();
+        let end = off + u64::from(size);
+        if end > len as u64 {
+            // An offset in the top half is most likely a negative offset from the next region.
+            let next = self.regions.get(usize::from(id) + 1);
+            if let (true, Some(next)) = (off >= 0x8000_0000, next) {
+                return Err(MemError::OutOfBounds {
+                    kind: next.kind.clone(),
+                    offset: off as i64 - (1i64 << 32),
+                    size,
+                    len: next.bytes.len(),
+                });
             }
+            return Err(MemError::OutOfBounds { kind: region.kind.clone(), offset: off as i64, size, len });
         }
-        Err(MemError::Unmapped { addr, size })
+        Ok((RegionId(id), off as usize))
     }
 
-    fn at(&self, i: usize) -> &Region {
-        if i < self.stacks.len() {
-            &self.stacks[i]
-        } else {
-            &self.regions[i - self.stacks.len()]
-        }
+    /// Maps a kernel object laid out by `layout` with the given fields set (the rest zero) and
+    /// returns its address.
+    pub fn map_struct(&mut self, layout: &Layout, values: &[(&str, u64)]) -> Result<u64, LayoutError> {
+        let bytes = layout.instantiate(values)?;
+        let id = self.map(RegionKind::Kernel { type_name: layout.name.clone() }, bytes, true);
+        Ok(Memory::addr(id, 0))
     }
 
-    fn at_mut(&mut self, i: usize) -> &mut Region {
-        if i < self.stacks.len() {
-            &mut self.stacks[i]
-        } else {
-            let n = self.stacks.len();
-            &mut self.regions[i - n]
-        }
-    }
-
-    /// Reads `out.len()` bytes at `addr`.
-    pub fn read(&self, addr: u64, out: &mut [u8]) -> Result<(), MemError> {
-        let r = self.at(self.find(addr, out.len() as u64)?);
-        let off = (addr - r.base) as usize;
-        out.copy_from_slice(&r.bytes[off..off + out.len()]);
-        Ok(())
-    }
-
-    /// Writes `data` at `addr`.
-    pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
-        let i = self.find(addr, data.len() as u64)?;
-        let r = self.at_mut(i);
-        if !r.writable {
-            return Err(MemError::ReadOnly { addr, size: data.len() as u64, kind: r.kind });
-        }
-        let off = (addr - r.base) as usize;
-        r.bytes[off..off + data.len()].copy_from_slice(data);
-        Ok(())
-    }
-
-    /// Reads a little-endian unsigned value of `size` bytes (1, 2, 4 or 8), zero-extended.
+    /// Reads `size` (1, 2, 4, 8) bytes little-endian.
     pub fn load(&self, addr: u64, size: u32) -> Result<u64, MemError> {
+        let (id, off) = self.resolve(addr, size)?;
+        let bytes = &self.regions[usize::from(id.0)].bytes[off..off + size as usize];
         let mut buf = [0u8; 8];
-        let n = (size as usize).min(8);
-        self.read(addr, &mut buf[..n])?;
+        buf[..bytes.len()].copy_from_slice(bytes);
         Ok(u64::from_le_bytes(buf))
     }
 
-    /// Writes the low `size` bytes (1, 2, 4 or 8) of `value`, little-endian.
+    /// Writes the low `size` bytes of `value` little-endian.
     pub fn store(&mut self, addr: u64, size: u32, value: u64) -> Result<(), MemError> {
-        let n = (size as usize).min(8);
-        self.write(addr, &value.to_le_bytes()[..n])
+        let (id, off) = self.resolve(addr, size)?;
+        let region = &mut self.regions[usize::from(id.0)];
+        if !region.writable {
+            return Err(MemError::ReadOnly { kind: region.kind.clone(), offset: off, size });
+        }
+        region.bytes[off..off + size as usize].copy_from_slice(&value.to_le_bytes()[..size as usize]);
+        Ok(())
     }
+
+    /// Reads `len` bytes starting at `addr`.
+    pub fn read_bytes(&self, addr: u64, len: u32) -> Result<&[u8], MemError> {
+        let (id, off) = self.resolve(addr, len)?;
+        Ok(&self.regions[usize::from(id.0)].bytes[off..off + len as usize])
+    }
+
+    /// Writes `data` starting at `addr`.
+    pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
+        let size = u32::try_from(data.len()).map_err(|_| MemError::Unmapped { addr, size: u32::MAX })?;
+        let (id, off) = self.resolve(addr, size)?;
+        let region = &mut self.regions[usize::from(id.0)];
+        if !region.writable {
+            return Err(MemError::ReadOnly { kind: region.kind.clone(), offset: off, size });
+        }
+        region.bytes[off..off + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// One named field of a [`Layout`].
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Field {
+    /// Field name.
+    pub name: String,
+    /// Byte offset in the struct.
+    pub offset: u32,
+    /// Size in bytes.
+    pub size: u32,
+}
+
+/// The byte layout of a kernel struct: named fields with offsets and sizes. Written by hand in
+/// tests or filled from BTF by a builder (one `push` per member).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Layout {
+    /// Struct name (`sk_buff`, ...).
+    pub name: String,
+    /// Total size in bytes.
+    pub size: u32,
+    /// Fields in declaration order.
+    pub fields: Vec<Field>,
+}
+
+impl Layout {
+    /// An empty layout of `size` bytes.
+    pub fn new(name: &str, size: u32) -> Self {
+        Layout { name: name.to_owned(), size, fields: Vec::new() }
+    }
+
+    /// Adds a field (builder style).
+    pub fn field(mut self, name: &str, offset: u32, size: u32) -> Self {
+        self.fields.push(Field { name: name.to_owned(), offset, size });
+        self
+    }
+
+    /// A field by name.
+    pub fn find(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Zeroed bytes with the given fields set (little-endian); unknown names or values wider
+    /// than their field are reported.
+    pub fn instantiate(&self, values: &[(&str, u64)]) -> Result<Vec<u8>, LayoutError> {
+        let mut bytes = vec![0u8; self.size as usize];
+        for &(name, value) in values {
+            let f = self
+                .find(name)
+                .ok_or_else(|| LayoutError::UnknownField { layout: self.name.clone(), field: name.into() })?;
+            let (start, end) = (f.offset as usize, (f.offset + f.size) as usize);
+            if f.size > 8 || end > bytes.len() {
+                return Err(LayoutError::BadField { layout: self.name.clone(), field: name.into() });
+            }
+            bytes[start..end].copy_from_slice(&value.to_le_bytes()[..f.size as usize]);
+        }
+        Ok(bytes)
+    }
+}
+
+/// Errors building memory from a [`Layout`].
+#[derive(Clone, PartialEq, Eq, Debug, Error)]
+pub enum LayoutError {
+    /// The layout has no such field.
+    #[error("struct {layout} has no field {field}")]
+    UnknownField {
+        /// Layout name.
+        layout: String,
+        /// Requested field.
+        field: String,
+    },
+    /// The field is wider than 8 bytes or outside the struct.
+    #[error("field {field} of struct {layout} cannot hold a scalar")]
+    BadField {
+        /// Layout name.
+        layout: String,
+        /// The field.
+        field: String,
+    },
 }
 
 #[cfg(test)]
@@ -246,30 +280,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accesses_are_bounded_per_region() {
-        let mut m = Memory::new();
-        let base = m.map(RegionKind::Buffer, vec![1, 2, 3, 4], true);
-        let ro = m.map(RegionKind::Context, vec![9; 8], false);
-        assert_eq!(m.load(base, 4), Ok(0x0403_0201));
-        assert_eq!(m.load(base + 2, 2), Ok(0x0403));
-        assert!(matches!(m.load(base + 2, 4), Err(MemError::OutOfBounds { len: 4, .. })));
-        assert!(matches!(m.load(base + 4, 1), Err(MemError::Unmapped { .. })));
-        assert!(matches!(m.load(u64::MAX, 8), Err(MemError::Unmapped { .. })));
-        assert!(matches!(m.store(ro, 1, 0), Err(MemError::ReadOnly { .. })));
-        assert_eq!(m.store(base, 2, 0xaabb), Ok(()));
-        assert_eq!(m.region(base).map(|r| r.bytes.clone()), Some(vec![0xbb, 0xaa, 3, 4]));
+    fn accesses_are_bounds_checked_per_region() {
+        let mut mem = Memory::new();
+        let a = mem.map(RegionKind::Plain, vec![1, 2, 3, 4], true);
+        let b = mem.map(RegionKind::Context, vec![0; 8], false);
+        let pa = Memory::addr(a, 0);
+        assert_eq!(mem.load(pa, 4), Ok(0x0403_0201));
+        assert_eq!(mem.load(pa + 2, 2), Ok(0x0403));
+        assert!(matches!(mem.load(pa + 2, 4), Err(MemError::OutOfBounds { offset: 2, size: 4, len: 4, .. })));
+        mem.store(pa + 1, 2, 0xaabb).expect("in bounds");
+        assert_eq!(mem.region(a).map(|r| r.bytes.clone()), Some(vec![1, 0xbb, 0xaa, 4]));
+        assert!(matches!(mem.store(Memory::addr(b, 0), 1, 0), Err(MemError::ReadOnly { .. })));
+        assert!(matches!(mem.load(0x1000, 1), Err(MemError::Unmapped { .. })));
+        assert!(matches!(mem.load(Memory::addr(RegionId(9), 0), 1), Err(MemError::Unmapped { .. })));
+        // One byte below region b is reported as a negative offset of b.
+        assert!(matches!(
+            mem.load(Memory::addr(b, 0).wrapping_sub(1), 1),
+            Err(MemError::OutOfBounds { kind: RegionKind::Context, offset: -1, .. })
+        ));
     }
 
     #[test]
-    fn stacks_are_mapped_only_while_their_frame_lives() {
-        let mut m = Memory::new();
-        assert!(m.load(STACK_BASE, 8).is_err());
-        let fp = m.enter_frame(0).expect("frame 0 exists");
-        assert_eq!(m.store(fp - 8, 8, 7), Ok(()));
-        assert_eq!(m.load(fp - 8, 8), Ok(7));
-        assert!(matches!(m.load(fp - 4, 8), Err(MemError::OutOfBounds { .. })));
-        m.leave_frame(0);
-        assert!(matches!(m.load(fp - 8, 8), Err(MemError::Unmapped { .. })));
-        assert_eq!(m.enter_frame(MAX_FRAMES), None);
+    fn layouts_instantiate_named_fields() {
+        let l = Layout::new("xdp_buff", 56).field("data", 0, 8).field("frame_sz", 48, 4);
+        let bytes = l.instantiate(&[("frame_sz", 4096), ("data", 0x1122)]).expect("fields exist");
+        assert_eq!(&bytes[48..52], &4096u32.to_le_bytes());
+        assert_eq!(&bytes[0..2], &[0x22, 0x11]);
+        assert!(matches!(l.instantiate(&[("nope", 1)]), Err(LayoutError::UnknownField { .. })));
+        let mut mem = Memory::new();
+        let p = mem.map_struct(&l, &[("frame_sz", 7)]).expect("fields exist");
+        assert_eq!(mem.load(p + 48, 4), Ok(7));
+        assert!(matches!(mem.load(p + 56, 1), Err(MemError::OutOfBounds { .. })));
     }
 }

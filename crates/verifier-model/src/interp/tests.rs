@@ -1,363 +1,558 @@
-//! Whole-program tests of the interpreter, written in the conformance `%r` assembly: instruction
-//! families through the machine, frames, helpers, packets, faults with their slots, budgets.
+//! Whole-program tests of the interpreter, built with `bpf_patch::filter` constructors.
 
-use bpf_patch::op::{encode_all, AtomicOp, LdImm64Src, Op, Reg, Size};
-use bpf_patch::Slot;
+use bpf_patch::filter::*;
+use bpf_patch::op::{encode_all, AluOp, AtomicOp, Cond, LdImm64Src, Op, Reg, Size};
 
 use super::*;
-use crate::conformance::asm::assemble;
 
-fn program(src: &str) -> Program {
-    Program::new(&assemble(src).expect("test program assembles")).expect("test program loads")
+fn vm(ops: &[Op]) -> Vm {
+    Vm::new(Program::new(&encode_all(ops)).expect("test programs are well-formed"))
 }
 
-/// Runs `src` with a writable 16-byte buffer `00 01 .. 0f` in R1 (and its length in R2).
-fn run(src: &str) -> Result<u64, Fault> {
-    let mut vm = Interpreter::new(program(src));
-    let base = vm.memory.map(RegionKind::Buffer, (0..16).collect(), true);
-    vm.run(&[base, 16]).map(|e| e.r0)
+fn run(ops: &[Op]) -> Result<u64, InterpError> {
+    vm(ops).run([0; 5]).map(|o| o.r0)
 }
+
+const R0: Reg = Reg::R0;
+const R1: Reg = Reg::R1;
+const R2: Reg = Reg::R2;
+const R6: Reg = Reg::R6;
+const FP: Reg = Reg::R10;
 
 #[test]
-fn instruction_families_through_the_machine() {
-    #[rustfmt::skip]
-    let cases: &[(&str, &str, u64)] = &[
-        ("alu32 zero-extends", "lddw %r0, -1\nadd32 %r0, 1\nexit", 0),
-        ("mov32 zero-extends", "lddw %r1, -1\nmov32 %r0, %r1\nexit", 0xffff_ffff),
-        ("div by zero is 0", "mov %r0, 7\nmov %r1, 0\ndiv %r0, %r1\nexit", 0),
-        ("mod by zero keeps", "mov %r0, 7\nmov %r1, 0\nmod %r0, %r1\nexit", 7),
-        ("mod32 by zero keeps low half", "lddw %r0, 0x100000007\nmov %r1, 0\nmod32 %r0, %r1\nexit", 7),
-        ("sdiv INT_MIN / -1", "lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit", 1 << 63),
-        ("smod INT_MIN % -1", "lddw %r0, 0x8000000000000000\nsmod %r0, -1\nexit", 0),
-        ("shift amount masked", "mov %r0, 1\nmov %r1, 65\nlsh %r0, %r1\nexit", 2),
-        ("arsh32", "mov32 %r0, 0x80000000\narsh32 %r0, 4\nexit", 0xf800_0000),
-        ("movsx864", "mov %r1, 0x80\nmovsx864 %r0, %r1\nexit", 0xffff_ffff_ffff_ff80),
-        ("neg64", "mov %r0, 1\nneg %r0\nexit", u64::MAX),
-        ("be32", "mov %r0, 0x11223344\nbe32 %r0\nexit", 0x4433_2211),
-        ("bswap16 drops high bits", "lddw %r0, 0x1122334455667788\nbswap16 %r0\nexit", 0x8877),
-        ("ldxh little-endian", "ldxh %r0, [%r1+2]\nexit", 0x0302),
-        ("stdw sign-extends imm", "stdw [%r10-8], -1\nldxdw %r0, [%r10-8]\nexit", u64::MAX),
-        ("stb then ldxdw", "stdw [%r10-8], 0\nstb [%r10-8], 0x7f\nldxdw %r0, [%r10-8]\nexit", 0x7f),
-        ("jmp32 ignores high half", "lddw %r1, 0x100000001\nmov %r0, 0\njeq32 %r1, 1, +1\nexit\nmov %r0, 1\nexit", 1),
-        ("jmp64 sees high half", "lddw %r1, 0x100000001\nmov %r0, 0\njeq %r1, 1, +1\nexit\nmov %r0, 1\nexit", 0),
-        ("jsgt signed", "mov %r1, -1\nmov %r0, 0\njsgt %r1, 0, +1\nexit\nmov %r0, 1\nexit", 0),
-        ("gotol", "mov %r0, 1\nja32 L\nmov %r0, 2\nL: exit", 1),
-        ("lddw constant", "lddw %r0, 0x1122334455667788\nexit", 0x1122_3344_5566_7788),
-        ("buffer length in r2", "mov %r0, %r2\nexit", 16),
-    ];
-    for (name, src, want) in cases {
-        assert_eq!(run(src), Ok(*want), "{name}");
-    }
-}
-
-#[test]
-fn atomics_all_variants() {
-    // Each program stores 0x10 at [r10-8] (and 0xffffffff_00000010 for the 32-bit cmpxchg),
-    // runs one atomic with r1 = 3, then returns (memory << 32 | r1) or R0 as noted.
-    let pre = "stdw [%r10-8], 0x10\nmov %r1, 3\n";
-    let post = "ldxdw %r0, [%r10-8]\nlsh %r0, 32\nor %r0, %r1\nexit";
-    #[rustfmt::skip]
-    let cases: &[(&str, u64)] = &[
-        ("lock add [%r10-8], %r1", 0x13 << 32 | 3),
-        ("lock fetch add [%r10-8], %r1", 0x13 << 32 | 0x10),
-        ("lock or32 [%r10-8], %r1", 0x13 << 32 | 3),
-        ("lock fetch or [%r10-8], %r1", 0x13 << 32 | 0x10),
-        ("lock and [%r10-8], %r1", 3),
-        ("lock fetch and32 [%r10-8], %r1", 0x10),
-        ("lock xor [%r10-8], %r1", 0x13 << 32 | 3),
-        ("lock fetch xor [%r10-8], %r1", 0x13 << 32 | 0x10),
-        ("lock xchg [%r10-8], %r1", 3 << 32 | 0x10),
-        ("lock xchg32 [%r10-8], %r1", 3 << 32 | 0x10),
-    ];
-    for (atomic, want) in cases {
-        let src = format!("{pre}{atomic}\n{post}");
-        assert_eq!(run(&src), Ok(*want), "{atomic}");
-    }
-    // cmpxchg: R0 gets the old value; the store happens only when R0 (its low half for 32-bit)
-    // matched.
-    let cmpxchg = |op: &str, r0: &str| {
-        format!("stdw [%r10-8], 0x10\nmov %r1, 3\nlddw %r0, {r0}\nlock {op} [%r10-8], %r1\nldxdw %r2, [%r10-8]\nlsh %r2, 32\nor %r0, %r2\nexit")
-    };
-    assert_eq!(run(&cmpxchg("cmpxchg", "0x10")), Ok(3 << 32 | 0x10));
-    assert_eq!(run(&cmpxchg("cmpxchg", "0x11")), Ok(0x10 << 32 | 0x10));
-    assert_eq!(run(&cmpxchg("cmpxchg32", "0xffffffff00000010")), Ok(3 << 32 | 0x10));
-    assert_eq!(run(&cmpxchg("cmpxchg", "0xffffffff00000010")), Ok(0x10 << 32 | 0x10));
-}
-
-#[test]
-fn load_acquire_and_store_release() {
-    let (r0, r1, r10) = (Reg::R0, Reg::R1, Reg::R10);
-    let ops = [
-        Op::Alu {
-            width: bpf_patch::op::Width::W64,
-            op: bpf_patch::op::AluOp::Mov,
-            dst: r1,
-            src: bpf_patch::op::Operand::Imm(-2),
-        },
-        Op::Atomic { size: Size::H, op: AtomicOp::StoreRelease, dst: r10, src: r1, off: -2 },
-        Op::Atomic { size: Size::H, op: AtomicOp::LoadAcquire, dst: r0, src: r10, off: -2 },
-        Op::Exit,
-    ];
-    let mut vm = Interpreter::new(Program::new(&encode_all(&ops)).expect("loads"));
-    assert_eq!(vm.run(&[]).map(|e| e.r0), Ok(0xfffe));
-}
-
-#[test]
-fn calls_preserve_callee_saved_and_use_their_own_stack() {
-    let src = "mov %r6, 6\nmov %r9, 9\nstdw [%r10-8], 1\nmov %r1, %r10\ncall local f\n\
-               ldxdw %r2, [%r10-8]\nadd %r0, %r2\nadd %r0, %r6\nadd %r0, %r9\nexit\n\
-               f:\nstdw [%r10-8], 100\nldxdw %r0, [%r1-8]\nldxdw %r3, [%r10-8]\nadd %r0, %r3\n\
-               mov %r6, 0\nmov %r9, 0\nexit";
-    // callee: caller's slot (1) + own slot (100); caller: + its slot (1) + r6 + r9.
-    assert_eq!(run(src), Ok(1 + 100 + 1 + 6 + 9));
-}
-
-/// (name, program, expected fault, slot it names).
-type FaultCase = (&'static str, &'static str, fn(&Fault) -> bool, u32);
-
-#[test]
-fn frame_faults_name_their_slot() {
-    #[rustfmt::skip]
-    let cases: &[FaultCase] = &[
-        ("recursion exceeds 8 frames", "mov %r0, 0\ncall local f\nexit\nf:\ncall local f\nexit",
-            |f| matches!(f, Fault::CallDepth { max: 8, .. }), 3),
-        ("callee's stack is gone after return", "call local f\nldxdw %r0, [%r0-8]\nexit\nf:\nmov %r0, %r10\nexit",
-            |f| matches!(f, Fault::Memory { source: MemError::Unmapped { .. }, .. }), 1),
-        ("callee cannot read caller's r6", "mov %r6, 1\ncall local f\nexit\nf:\nmov %r0, %r6\nexit",
-            |f| matches!(f, Fault::UninitRegister { reg: Reg::R6, .. }), 3),
-        ("r1-r5 are clobbered by a call", "mov %r1, 1\ncall local f\nmov %r0, %r1\nexit\nf:\nmov %r0, 0\nexit",
-            |f| matches!(f, Fault::UninitRegister { reg: Reg::R1, .. }), 2),
-    ];
-    for (name, src, ok, slot) in cases {
-        let err = run(src).expect_err(name);
-        assert!(ok(&err), "{name}: {err}");
-        assert_eq!(err.slot(), Slot(*slot), "{name}");
-    }
-}
-
-#[test]
-fn memory_and_register_faults_name_their_slot() {
-    #[rustfmt::skip]
-    let cases: &[FaultCase] = &[
-        ("stack top overrun", "mov %r0, 0\nldxdw %r0, [%r10-4]\nexit",
-            |f| matches!(f, Fault::Memory { source: MemError::OutOfBounds { kind: RegionKind::Stack { depth: 0 }, .. }, .. }), 1),
-        ("below the stack", "stb [%r10-513], 0\nexit",
-            |f| matches!(f, Fault::Memory { source: MemError::Unmapped { .. }, .. }), 0),
-        ("buffer overrun", "mov %r0, 0\nldxdw %r0, [%r1+12]\nexit",
-            |f| matches!(f, Fault::Memory { source: MemError::OutOfBounds { kind: RegionKind::Buffer, len: 16, .. }, .. }), 1),
-        ("null dereference", "mov %r1, 0\nldxb %r0, [%r1]\nexit",
-            |f| matches!(f, Fault::Memory { source: MemError::Unmapped { addr: 0, size: 1 }, .. }), 1),
-        ("atomic out of bounds", "mov %r0, 0\nlock add [%r1+16], %r0\nexit",
-            |f| matches!(f, Fault::Memory { .. }), 1),
-        ("uninitialised r0 at exit", "exit",
-            |f| matches!(f, Fault::UninitRegister { reg: Reg::R0, .. }), 0),
-        ("uninitialised source", "mov %r0, %r7\nexit",
-            |f| matches!(f, Fault::UninitRegister { reg: Reg::R7, .. }), 0),
-        ("write to r10", "mov %r10, 0\nexit",
-            |f| matches!(f, Fault::WriteFramePointer { .. }), 0),
-        ("unknown helper", "call 9999\nexit",
-            |f| matches!(f, Fault::UnknownHelper { id: 9999, .. }), 0),
-        ("callx to garbage", "lddw %r2, 0x123456789\ncall %r2\nexit",
-            |f| matches!(f, Fault::BadCallx { .. }), 2),
-        ("falls off the end", "mov %r0, 0",
-            |f| matches!(f, Fault::FallOffEnd { .. }), 0),
-    ];
-    for (name, src, ok, slot) in cases {
-        let err = match Program::new(&assemble(src).expect("assembles")) {
-            Ok(p) => {
-                let mut vm = Interpreter::new(p);
-                let base = vm.memory.map(RegionKind::Buffer, vec![0; 16], true);
-                vm.run(&[base, 16]).expect_err(name)
-            }
-            Err(e) => panic!("{name}: {e}"),
-        };
-        assert!(ok(&err), "{name}: {err}");
-        assert_eq!(err.slot(), Slot(*slot), "{name}");
-    }
-}
-
-#[test]
-fn read_only_context_is_not_writable() {
-    let mut vm = Interpreter::new(program("stw [%r1], 1\nexit"));
-    let ctx = vm.memory.map(RegionKind::Context, vec![0; 8], false);
-    let err = vm.run(&[ctx]).expect_err("context is read-only");
-    assert!(matches!(err, Fault::Memory { slot: Slot(0), source: MemError::ReadOnly { .. } }), "{err}");
-}
-
-#[test]
-fn bad_targets_are_refused_at_load() {
-    let cases = ["ja +5\nexit", "ja -3\nexit", "ja +1\nlddw %r0, 1\nexit", "call local f\nexit\nf: exit"];
-    for (i, src) in cases.iter().enumerate() {
-        let insns = assemble(src).expect("assembles");
-        let res = Program::new(&insns);
-        if i == 3 {
-            assert!(res.is_ok(), "{src}");
-        } else {
-            assert!(matches!(res, Err(LoadError::BadTarget { slot: Slot(0), .. })), "{src}: {res:?}");
-        }
-    }
-    assert_eq!(Program::new(&[]).err(), Some(LoadError::Empty));
-    let bad = Program::new(&assemble("ja +5\nexit").expect("assembles")).expect_err("bad target");
-    assert_eq!(bad.slot(), Some(Slot(0)));
-}
-
-#[test]
-fn instruction_budget_stops_endless_loops() {
-    let mut vm = Interpreter::new(program("mov %r0, 0\nL: add %r0, 1\nja L\nexit"));
-    vm.config.insn_budget = 1000;
-    let err = vm.run(&[]).expect_err("never exits");
-    // mov, then (add, ja) pairs: the 1001st instruction is a `ja`.
-    assert_eq!(err, Fault::Budget { slot: Slot(2), budget: 1000 });
-    assert!(err.to_string().contains("instruction budget of 1000 exhausted"), "{err}");
-    let mut vm = Interpreter::new(program("mov %r0, 0\nexit"));
-    vm.config.insn_budget = 2;
-    assert_eq!(vm.run(&[]).map(|e| e.insns), Ok(2));
-    vm.config.insn_budget = 1;
-    assert_eq!(vm.run(&[]), Err(Fault::Budget { slot: Slot(1), budget: 1 }));
-}
-
-#[test]
-fn may_goto_falls_through_budget_times_then_jumps() {
-    // r0 counts fall-throughs of `may_goto +2` until it jumps to the exit.
-    let ops = [
-        bpf_patch::filter::mov64_imm(Reg::R0, 0),
-        Op::MayGoto { off: 2 },
-        bpf_patch::filter::alu64_imm(bpf_patch::op::AluOp::Add, Reg::R0, 1),
-        Op::Ja { off: -3 },
-        Op::Exit,
-    ];
-    let mut vm = Interpreter::new(Program::new(&encode_all(&ops)).expect("loads"));
-    vm.config.may_goto_budget = 5;
-    assert_eq!(vm.run(&[]).map(|e| e.r0), Ok(5));
-    vm.config.may_goto_budget = 0;
-    assert_eq!(vm.run(&[]).map(|e| e.r0), Ok(0));
-}
-
-#[test]
-fn ld_abs_and_ld_ind_read_the_packet_big_endian() {
-    let packet: Vec<u8> = vec![0x11, 0x22, 0x33, 0x44, 0x55];
-    #[rustfmt::skip]
-    let cases: &[(&str, u64)] = &[
-        ("ldabsb 1\nexit", 0x22),
-        ("ldabsh 0\nexit", 0x1122),
-        ("ldabsw 1\nexit", 0x2233_4455),
-        ("mov %r2, 2\nldindh %r2, 1\nexit", 0x4455),
-        ("ldabsw 2\nexit", 0),             // out of bounds: the program returns 0
-        ("mov %r0, 7\nldabsb 5\nexit", 0), // one past the end
-        ("mov %r2, -1\nldindb %r2, 0\nexit", 0),
-        ("mov %r2, -1\nldindb %r2, 2\nexit", 0x22), // 32-bit wrapping add
-        ("lddw %r2, 0x100000001\nldindb %r2, 0\nexit", 0x22), // high half ignored
-        // out of bounds in a subprogram exits that frame only, with R0 = 0
-        ("mov %r6, 5\ncall local f\nadd %r0, %r6\nexit\nf:\nldabsb 9\nmov %r0, 1\nexit", 5),
-    ];
-    for (src, want) in cases {
-        let mut vm = Interpreter::new(program(src));
-        vm.memory.map(RegionKind::Packet, packet.clone(), false);
-        assert_eq!(vm.run(&[]).map(|e| e.r0), Ok(*want), "{src}");
-    }
-    let mut vm = Interpreter::new(program("mov %r1, 0\nldabsb 0\nmov %r0, %r1\nexit"));
-    vm.memory.map(RegionKind::Packet, packet, false);
-    let err = vm.run(&[]).expect_err("r1 is clobbered");
-    assert!(matches!(err, Fault::UninitRegister { reg: Reg::R1, .. }), "{err}");
-}
-
-#[test]
-fn helpers_use_the_settable_clock_and_seeded_rng() {
-    let mut vm = Interpreter::new(program("call 5\nmov %r6, %r0\ncall 5\nsub %r0, %r6\nexit"));
-    vm.kernel.clock_ns = 1_000;
-    vm.kernel.clock_step_ns = 250;
-    assert_eq!(vm.run(&[]).map(|e| e.r0), Ok(250));
-    assert_eq!(vm.kernel.clock_ns, 1_500);
-
-    let rand = |seed| {
-        let mut vm = Interpreter::new(program("call 7\nexit"));
-        vm.kernel.rng = Prng::new(seed);
-        vm.run(&[]).map(|e| e.r0)
-    };
-    assert_eq!(rand(1), rand(1));
-    assert_ne!(rand(1), rand(2));
-    assert!(rand(3).is_ok_and(|v| v <= u64::from(u32::MAX)));
-}
-
-#[test]
-fn registered_helpers_see_memory_and_report_errors() {
-    let mut vm = Interpreter::new(program("mov %r2, 8\ncall 1000\nexit"));
-    vm.helpers.register(
-        1000,
-        "sum_bytes",
-        Box::new(|env, [ptr, len, ..]| {
-            let mut buf = vec![0; usize::try_from(len).unwrap_or(usize::MAX).min(64)];
-            env.memory.read(ptr, &mut buf)?;
-            Ok(buf.iter().map(|&b| u64::from(b)).sum())
-        }),
-    );
-    let base = vm.memory.map(RegionKind::Buffer, (1..=8).collect(), false);
-    assert_eq!(vm.run(&[base]).map(|e| e.r0), Ok(36));
-    let err = vm.run(&[base + 1]).expect_err("reads past the buffer");
-    assert!(matches!(err, Fault::Helper { slot: Slot(1), id: 1000, .. }), "{err}");
-}
-
-#[test]
-fn pseudo_func_address_is_callable_with_callx() {
-    let ops = [
-        Op::LdImm64 { dst: Reg::R2, src: LdImm64Src::Func, imm: 3, next_imm: 0 },
-        Op::Callx { reg: Reg::R2 },
-        Op::Exit,                                  // slot 3
-        bpf_patch::filter::mov64_imm(Reg::R0, 42), // slot 4 = 0 + 1 + 3
-        Op::Exit,
-    ];
-    let mut vm = Interpreter::new(Program::new(&encode_all(&ops)).expect("loads"));
-    assert_eq!(vm.run(&[]), Ok(Exit { r0: 42, insns: 5 }));
-}
-
-/// Opcodes that decode with all other fields zero (plus `ld_imm64`), to bias random programs
-/// towards loadable ones.
-fn loadable_codes() -> Vec<u8> {
-    let tail = bpf_patch::Insn::new(0, 0, 0, 0, 0);
-    (0..=255u8)
-        .filter(|&c| Op::decode(&[bpf_patch::Insn::new(c, 0, 0, 0, 0), tail], Slot(0)).is_ok())
-        .collect()
-}
-
-proptest::proptest! {
-    /// Any slot stream either fails to load or runs to an exit or a fault: never a panic.
-    #[test]
-    fn arbitrary_programs_never_panic(
-        slots in proptest::collection::vec(
-            (
-                proptest::prelude::any::<proptest::sample::Index>(),
-                0u8..11,
-                0u8..11,
-                proptest::prop_oneof![proptest::strategy::Just(0i16), -4i16..4, 8i16..17],
-                proptest::prop_oneof![proptest::strategy::Just(0i32), -8i32..8, proptest::prelude::any::<i32>()],
-            ),
-            1..24,
+fn programs_compute_the_kernel_results() {
+    let cases: Vec<(&str, Vec<Op>, u64)> = vec![
+        ("div by zero", vec![mov64_imm(R0, 9), alu64_imm(AluOp::Div, R0, 0), exit()], 0),
+        (
+            "mod by zero keeps",
+            vec![mov64_imm(R0, 9), mov64_imm(R1, 0), alu64_reg(AluOp::Mod, R0, R1), exit()],
+            9,
         ),
-    ) {
-        let codes = loadable_codes();
-        let tail = bpf_patch::Insn::new(0, 0, 0, 0, 0);
-        // Keep the slots that decode on their own, then end with `r0 = 0; exit`.
-        let mut insns = Vec::new();
-        for &(code, dst, src, off, imm) in &slots {
-            let insn = bpf_patch::Insn::new(*code.get(&codes), dst, src, off, imm);
-            if let Ok(op) = Op::decode(&[insn, tail], Slot(0)) {
-                insns.push(insn);
-                if op.slots() == 2 {
-                    insns.push(tail);
-                }
-            }
-        }
-        insns.extend(encode_all(&[bpf_patch::filter::mov64_imm(Reg::R0, 0), Op::Exit]));
-        if let Ok(p) = Program::new(&insns) {
-            let mut vm = Interpreter::new(p);
-            vm.config.insn_budget = 2_000;
-            vm.config.may_goto_budget = 3;
-            let base = vm.memory.map(RegionKind::Buffer, vec![0; 64], true);
-            vm.memory.map(RegionKind::Packet, vec![0xab; 32], false);
-            let r = vm.run(&[base, 64]);
-            if let Ok(exit) = r {
-                proptest::prop_assert!(exit.insns <= 2_000);
-            }
-        }
+        ("alu32 zero-extends", vec![mov64_imm(R0, -1), alu32_imm(AluOp::Add, R0, 1), exit()], 0),
+        ("mov32 imm -1", vec![mov32_imm(R0, -1), exit()], 0xffff_ffff),
+        ("sdiv intmin/-1", vec![ld_imm64(R0, 1 << 63), alu64_imm(AluOp::Sdiv, R0, -1), exit()], 1 << 63),
+        ("movsx8", vec![mov64_imm(R1, 0x80), movsx64_reg(R0, R1, 8), exit()], 0xffff_ffff_ffff_ff80),
+        ("be16", vec![mov64_imm(R0, 0x1234), endian(bpf_patch::op::Swap::ToBe, R0, 16), exit()], 0x3412),
+        ("ld_imm64", vec![ld_imm64(R0, 0x1122_3344_5566_7788), exit()], 0x1122_3344_5566_7788),
+        (
+            "jmp32 ignores high bits",
+            vec![
+                ld_imm64(R1, 0x1_0000_0005),
+                mov64_imm(R0, 1),
+                jmp32_imm(Cond::Eq, R1, 5, 1),
+                mov64_imm(R0, 2),
+                exit(),
+            ],
+            1,
+        ),
+        (
+            "jmp64 sees high bits",
+            vec![
+                ld_imm64(R1, 0x1_0000_0005),
+                mov64_imm(R0, 1),
+                jmp_imm(Cond::Eq, R1, 5, 1),
+                mov64_imm(R0, 2),
+                exit(),
+            ],
+            2,
+        ),
+        (
+            "jsgt imm is sign-extended",
+            vec![mov64_imm(R1, 0), mov64_imm(R0, 1), jmp_imm(Cond::Sgt, R1, -1, 1), mov64_imm(R0, 2), exit()],
+            1,
+        ),
+        ("gotol", vec![mov64_imm(R0, 1), jmp32_a(1), mov64_imm(R0, 2), exit()], 1),
+        (
+            "stack store and signed load",
+            vec![st_mem(Size::H, FP, -2, -2), ldx_memsx(Size::H, R0, FP, -2), exit()],
+            (-2i64) as u64,
+        ),
+        (
+            "loop sums 1..=10",
+            vec![
+                mov64_imm(R0, 0),
+                mov64_imm(R1, 10),
+                alu64_reg(AluOp::Add, R0, R1),
+                alu64_imm(AluOp::Sub, R1, 1),
+                jmp_imm(Cond::Ne, R1, 0, -3),
+                exit(),
+            ],
+            55,
+        ),
+    ];
+    for (name, ops, want) in cases {
+        assert_eq!(run(&ops), Ok(want), "{name}");
     }
+}
+
+#[test]
+fn atomics_update_memory_and_fetch() {
+    let base = vec![ld_imm64(R1, 0x10), stx_mem(Size::DW, FP, R1, -8), mov64_imm(R0, 0x10)];
+    let cases: Vec<(AtomicOp, Size, i32, u64, u64)> = vec![
+        // (op, size, src value, expected memory, expected fetched register)
+        (AtomicOp::Add { fetch: true }, Size::DW, 5, 0x15, 0x10),
+        (AtomicOp::Or { fetch: true }, Size::DW, 3, 0x13, 0x10),
+        (AtomicOp::And { fetch: true }, Size::DW, 0x30, 0x10, 0x10),
+        (AtomicOp::Xor { fetch: true }, Size::W, 0x11, 0x01, 0x10),
+        (AtomicOp::Xchg, Size::DW, 7, 7, 0x10),
+        (AtomicOp::Add { fetch: false }, Size::W, -1, 0x0f, 5),
+    ];
+    for (op, size, v, mem_want, reg_want) in cases {
+        let mut ops = base.clone();
+        ops.extend([
+            mov64_imm(R2, v),
+            atomic_op(size, op, FP, R2, -8),
+            ldx_mem(Size::DW, R0, FP, -8),
+            // Fold the fetched register into the upper half of R0.
+            alu64_imm(AluOp::Lsh, R2, 32),
+            alu64_reg(AluOp::Or, R0, R2),
+            exit(),
+        ]);
+        let reg = if matches!(op, AtomicOp::Add { fetch: false }) { v as u64 } else { reg_want };
+        assert_eq!(run(&ops), Ok(mem_want | (reg << 32)), "{op:?}");
+    }
+    // cmpxchg: success writes and R0 gets the old value; failure leaves memory.
+    for (r0, want_mem) in [(0x10, 0x99), (0x11, 0x10)] {
+        let mut ops = base.clone();
+        ops.extend([
+            mov64_imm(R0, r0),
+            mov64_imm(R2, 0x99),
+            atomic_op(Size::DW, AtomicOp::Cmpxchg, FP, R2, -8),
+            ldx_mem(Size::DW, R1, FP, -8),
+            alu64_imm(AluOp::Lsh, R1, 32),
+            alu64_reg(AluOp::Or, R0, R1),
+            exit(),
+        ]);
+        assert_eq!(run(&ops), Ok(0x10 | (want_mem << 32)), "cmpxchg with r0 = {r0}");
+    }
+}
+
+#[test]
+fn faults_carry_the_slot() {
+    let oob = run(&[mov64_imm(R0, 0), ld_imm64(R1, 0), ldx_mem(Size::W, R0, FP, 0), exit()]);
+    assert!(
+        matches!(oob, Err(InterpError::Memory { slot: Slot(3), source: MemError::OutOfBounds { .. } })),
+        "{oob:?}"
+    );
+    let unmapped = run(&[mov64_imm(R1, 64), ldx_mem(Size::B, R0, R1, 0), exit()]);
+    assert!(matches!(
+        unmapped,
+        Err(InterpError::Memory { slot: Slot(1), source: MemError::Unmapped { .. } })
+    ));
+    let below = run(&[st_mem(Size::DW, FP, -520, 1), exit()]);
+    assert!(matches!(below, Err(InterpError::Memory { slot: Slot(0), .. })), "{below:?}");
+    assert_eq!(run(&[mov64_imm(R0, 0)]), Err(InterpError::FellOffEnd { slot: Slot(0) }));
+    assert!(matches!(run(&[jmp_a(5), exit()]), Err(InterpError::BadJump { slot: Slot(0), target: 6 })));
+    assert!(matches!(
+        run(&[call_helper(99), exit()]),
+        Err(InterpError::UnknownHelper { slot: Slot(0), id: 99 })
+    ));
+}
+
+#[test]
+fn budget_stops_an_infinite_loop() {
+    let mut v = vm(&[jmp_a(-1), exit()]);
+    v.budget = 1000;
+    assert_eq!(v.run([0; 5]), Err(InterpError::BudgetExceeded { slot: Slot(0), budget: 1000 }));
+}
+
+#[test]
+fn may_goto_exits_after_the_per_frame_budget() {
+    // r0 counts iterations of `may_goto +1; r0 += 1; goto -3`.
+    let mut v = vm(&[mov64_imm(R0, 0), may_goto(2), alu64_imm(AluOp::Add, R0, 1), jmp_a(-3), exit()]);
+    v.budget = 4 * BPF_MAX_LOOPS;
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(BPF_MAX_LOOPS));
+}
+
+#[test]
+fn local_calls_get_fresh_stacks_and_preserve_r6_r9() {
+    let ops = [
+        mov64_imm(R6, 6),
+        st_mem(Size::DW, FP, -8, 42),
+        call_rel(4),
+        ldx_mem(Size::DW, R1, FP, -8),
+        alu64_reg(AluOp::Add, R0, R1),
+        alu64_reg(AluOp::Add, R0, R6),
+        exit(),
+        // callee: clobbers r6 and its own stack slot
+        mov64_imm(R6, 100),
+        st_mem(Size::DW, FP, -8, 1000),
+        ldx_mem(Size::DW, R0, FP, -8),
+        exit(),
+    ];
+    assert_eq!(run(&ops), Ok(1000 + 42 + 6));
+    // Unbounded recursion hits the frame limit.
+    let rec = run(&[call_rel(-1), exit()]);
+    assert!(matches!(rec, Err(InterpError::CallDepth { slot: Slot(0) })), "{rec:?}");
+}
+
+#[test]
+fn ld_abs_reads_big_endian_and_out_of_bounds_returns_zero() {
+    for (off, want) in [(0, 0x0102), (2, 0x0304), (3, 0)] {
+        let mut v = vm(&[mov64_imm(R0, 7), ld_abs(Size::H, off), exit()]);
+        let id = v.memory.map(RegionKind::Packet, vec![9, 9, 1, 2, 3, 4], true);
+        v.packet = Some((id, 2, 6));
+        assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(want), "offset {off}");
+    }
+    let mut v = vm(&[mov64_imm(R1, 1), ld_ind(Size::B, R1, 2), exit()]);
+    let id = v.memory.map(RegionKind::Packet, vec![1, 2, 3, 4], true);
+    v.packet = Some((id, 0, 4));
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(4));
+}
+
+#[test]
+fn bpf_loop_runs_a_callback_through_pseudo_func() {
+    // r1 = 5; r2 = &callback; r3 = fp-8 (counter); r4 = 0; call bpf_loop; r0 = *(fp-8)
+    let ops = [
+        st_mem(Size::DW, FP, -8, 0),
+        mov64_imm(R1, 5),
+        ld_imm64_raw(R2, LdImm64Src::Func, 7),
+        mov64_reg(Reg::R3, FP),
+        alu64_imm(AluOp::Add, Reg::R3, -8),
+        mov64_imm(Reg::R4, 0),
+        call_helper(helpers::BPF_FUNC_LOOP),
+        ldx_mem(Size::DW, R0, FP, -8),
+        exit(),
+        // callback(i, ctx): *ctx += i + 1; return 0
+        alu64_imm(AluOp::Add, R1, 1),
+        atomic_op(Size::DW, AtomicOp::Add { fetch: false }, R2, R1, 0),
+        mov64_imm(R0, 0),
+        exit(),
+    ];
+    let mut v = vm(&ops);
+    v.helpers = Helpers::kernel(1);
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(15));
+}
+
+#[test]
+fn callbacks_share_the_instruction_budget() {
+    // bpf_loop(1 << 23, cb) with a two-instruction callback exceeds a budget of 10 000 inside
+    // the callback: callbacks count against the run that called them.
+    let ops = [
+        mov64_imm(R1, 1 << 23),
+        ld_imm64_raw(R2, LdImm64Src::Func, 4),
+        mov64_imm(Reg::R3, 0),
+        mov64_imm(Reg::R4, 0),
+        call_helper(helpers::BPF_FUNC_LOOP),
+        exit(),
+        mov64_imm(R0, 0),
+        exit(),
+    ];
+    let mut v = vm(&ops);
+    v.helpers = Helpers::kernel(0);
+    v.budget = 10_000;
+    let e = v.run([0; 5]);
+    assert!(matches!(e, Err(InterpError::Helper { source: HelperError::Callback(_), .. })), "{e:?}");
+}
+
+#[test]
+fn clock_and_prandom_are_deterministic() {
+    let ops = [call_helper(helpers::BPF_FUNC_KTIME_GET_NS), exit()];
+    let mut v = vm(&ops);
+    v.helpers = Helpers::kernel(7);
+    v.helpers.clock_ns.set(123_456);
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(123_456));
+    let ops = [call_helper(helpers::BPF_FUNC_GET_PRANDOM_U32), exit()];
+    let draw = |seed| {
+        let mut v = vm(&ops);
+        v.helpers = Helpers::kernel(seed);
+        v.run([0; 5]).map(|o| o.r0)
+    };
+    assert_eq!(draw(3), draw(3));
+    assert_ne!(draw(3), draw(4));
+}
+
+const R3: Reg = Reg::R3;
+const R4: Reg = Reg::R4;
+const R5: Reg = Reg::R5;
+
+/// XDP: drop IPv4/UDP, pass everything else; bounds-checked against `data_end`.
+fn xdp_drop_udp() -> Vec<Op> {
+    vec![
+        ldx_mem(Size::W, R2, R1, 0), // r2 = ctx->data
+        ldx_mem(Size::W, R3, R1, 4), // r3 = ctx->data_end
+        mov64_reg(R4, R2),
+        alu64_imm(AluOp::Add, R4, 34), // eth + ipv4
+        jmp_reg(Cond::Gt, R4, R3, 6),
+        ldx_mem(Size::H, R5, R2, 12), // h_proto (network order)
+        jmp_imm(Cond::Ne, R5, 0x0008, 4),
+        ldx_mem(Size::B, R5, R2, 23), // iph->protocol
+        jmp_imm(Cond::Ne, R5, 17, 2),
+        mov64_imm(R0, 1), // XDP_DROP
+        exit(),
+        mov64_imm(R0, 2), // XDP_PASS
+        exit(),
+    ]
+}
+
+fn packet(ethertype: u16, proto: u8, len: usize) -> Vec<u8> {
+    let mut p = vec![0u8; len];
+    if len >= 14 {
+        p[12..14].copy_from_slice(&ethertype.to_be_bytes());
+    }
+    if len > 23 {
+        p[23] = proto;
+    }
+    p
+}
+
+#[test]
+fn xdp_program_parses_packets_through_xdp_md() {
+    let cases = [
+        ("udp", packet(0x0800, 17, 60), 1),
+        ("tcp", packet(0x0800, 6, 60), 2),
+        ("ipv6", packet(0x86dd, 17, 60), 2),
+        ("runt", packet(0x0800, 17, 20), 2),
+        ("exact", packet(0x0800, 17, 34), 1),
+    ];
+    for (name, pkt, want) in cases {
+        let mut v = vm(&xdp_drop_udp());
+        let r1 = v.setup_xdp(&XdpSetup::new(pkt));
+        assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0), Ok(want), "{name}");
+    }
+    // Without the bounds check, reading past the frame faults at the load's slot.
+    let mut v = vm(&[ldx_mem(Size::W, R2, R1, 0), ldx_mem(Size::B, R0, R2, 40), exit()]);
+    let r1 = v.setup_xdp(&XdpSetup::new(packet(0x0800, 17, 34)));
+    let e = v.run([r1, 0, 0, 0, 0]);
+    assert!(
+        matches!(e, Err(InterpError::Memory { slot: Slot(1), source: MemError::OutOfBounds { .. } })),
+        "{e:?}"
+    );
+    // xdp_md fields are read-only and other fields read as set up.
+    let mut v = vm(&[st_mem(Size::W, R1, 12, 5), exit()]);
+    let r1 = v.setup_xdp(&XdpSetup::new(vec![0; 64]));
+    assert!(matches!(v.run([r1, 0, 0, 0, 0]), Err(InterpError::ContextWrite { offset: 12, .. })));
+    let mut v = vm(&[ldx_mem(Size::W, R0, R1, 16), exit()]);
+    let r1 = v.setup_xdp(&XdpSetup { rx_queue_index: 3, ..XdpSetup::new(vec![0; 64]) });
+    assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0), Ok(3));
+}
+
+#[test]
+fn xdp_adjust_meta_and_head_move_the_pointers_like_the_kernel() {
+    // r6 = ctx; adjust_meta(ctx, -8); meta = ctx->data_meta; *(u64 *)meta = 0x1122..;
+    // adjust_head(ctx, 14); r0 = data_end - data
+    let ops = [
+        mov64_reg(R6, R1),
+        mov64_imm(R2, -8),
+        call_helper(ctx::BPF_FUNC_XDP_ADJUST_META),
+        jmp_imm(Cond::Ne, R0, 0, 12),
+        ldx_mem(Size::W, R2, R6, 8),
+        ldx_mem(Size::W, R3, R6, 0),
+        mov64_reg(R4, R2),
+        alu64_imm(AluOp::Add, R4, 8),
+        jmp_reg(Cond::Gt, R4, R3, 7),
+        st_mem(Size::DW, R2, 0, 0x5566_7788),
+        mov64_reg(R1, R6),
+        mov64_imm(R2, 14),
+        call_helper(ctx::BPF_FUNC_XDP_ADJUST_HEAD),
+        ldx_mem(Size::W, R2, R6, 0),
+        ldx_mem(Size::W, R0, R6, 4),
+        alu64_reg(AluOp::Sub, R0, R2),
+        exit(),
+    ];
+    let mut v = vm(&ops);
+    v.helpers = Helpers::kernel(0);
+    let pkt: Vec<u8> = (0..64).collect();
+    let r1 = v.setup_xdp(&XdpSetup::new(pkt.clone()));
+    assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0), Ok(50));
+    let x = v.xdp.expect("set up");
+    let (meta, data) = x.output(&v.memory).expect("pointers are valid");
+    assert_eq!(meta, 0x5566_7788u64.to_le_bytes());
+    assert_eq!(data, pkt[14..]);
+    // Kernel bounds: metadata must be a multiple of 4, may not eat the xdp_frame area, and
+    // adjust_head must leave an Ethernet header.
+    let cases = [
+        (ctx::BPF_FUNC_XDP_ADJUST_META, -6, -13i64),
+        (ctx::BPF_FUNC_XDP_ADJUST_META, -(256 - 40) - 4, -22),
+        (ctx::BPF_FUNC_XDP_ADJUST_META, 4, -22),
+        (ctx::BPF_FUNC_XDP_ADJUST_HEAD, 64 - 13, -22),
+        (ctx::BPF_FUNC_XDP_ADJUST_HEAD, -(256 - 40), 0),
+        (ctx::BPF_FUNC_XDP_ADJUST_HEAD, -(256 - 40) - 1, -22),
+    ];
+    for (helper, delta, want) in cases {
+        let mut v = vm(&[mov64_imm(R2, delta), call_helper(helper), exit()]);
+        v.helpers = Helpers::kernel(0);
+        let r1 = v.setup_xdp(&XdpSetup::new(vec![0; 64]));
+        assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0 as i64), Ok(want), "helper {helper} delta {delta}");
+    }
+}
+
+/// Stores `key` at fp-4 and `value` at fp-16, then calls `helper(map, fp-4, fp-16, flags)`.
+fn map_call(helper: i32, key: i32, value: i32, flags: i32) -> Vec<Op> {
+    vec![
+        st_mem(Size::W, FP, -4, key),
+        st_mem(Size::DW, FP, -16, value),
+        ld_map_fd(R1, 1),
+        mov64_reg(R2, FP),
+        alu64_imm(AluOp::Add, R2, -4),
+        mov64_reg(R3, FP),
+        alu64_imm(AluOp::Add, R3, -16),
+        mov64_imm(R4, flags),
+    ]
+    .into_iter()
+    .chain([call_helper(helper)])
+    .collect()
+}
+
+fn map_vm(ops: &[Op], def: MapDef) -> (Vm, u64) {
+    let mut v = vm(ops);
+    v.helpers = Helpers::kernel(0);
+    let handle = v.maps.create(&mut v.memory, def);
+    v.ld_imm64_env.insert((LdImm64Src::MapFd, 1), handle);
+    (v, handle)
+}
+
+#[test]
+fn array_and_hash_maps_update_and_look_up() {
+    let array = MapDef { kind: MapKind::Array, key_size: 4, value_size: 8, max_entries: 4 };
+    let hash = MapDef { kind: MapKind::Hash, key_size: 4, value_size: 8, max_entries: 1 };
+    // update then lookup, returning the looked-up value (or 0xdead when absent)
+    let lookup_tail = [
+        ld_map_fd(R1, 1),
+        mov64_reg(R2, FP),
+        alu64_imm(AluOp::Add, R2, -4),
+        call_helper(maps::BPF_FUNC_MAP_LOOKUP_ELEM),
+        jmp_imm(Cond::Eq, R0, 0, 2),
+        ldx_mem(Size::DW, R0, R0, 0),
+        exit(),
+        mov64_imm(R0, 0xdead),
+        exit(),
+    ];
+    let cases: Vec<(&str, MapDef, i32, i32, u64)> = vec![
+        ("array update", array, 2, 0, 77),
+        ("array out of range", array, 4, 0, 0xdead),
+        ("array NOEXIST", array, 1, 1, 0),
+        ("hash insert", hash, 9, 0, 77),
+        ("hash EXIST on absent", hash, 9, 2, 0xdead),
+    ];
+    for (name, def, key, flags, want) in cases {
+        let mut ops = map_call(maps::BPF_FUNC_MAP_UPDATE_ELEM, key, 77, flags);
+        ops.extend(lookup_tail);
+        let (mut v, _) = map_vm(&ops, def);
+        assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(want), "{name}");
+    }
+    // A full hash map refuses a new key with -E2BIG; delete of an absent key is -ENOENT.
+    let (mut v, h) = map_vm(
+        &map_call(maps::BPF_FUNC_MAP_UPDATE_ELEM, 5, 1, 0).into_iter().chain([exit()]).collect::<Vec<_>>(),
+        hash,
+    );
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(0));
+    assert!(v.maps.lookup(h, &5u32.to_le_bytes()).is_some());
+    let mut ops = map_call(maps::BPF_FUNC_MAP_UPDATE_ELEM, 6, 1, 0);
+    ops.push(exit());
+    let (mut v2, _) = map_vm(&ops, hash);
+    v2.maps = v.maps.clone();
+    v2.memory = v.memory.clone();
+    assert_eq!(v2.run([0; 5]).map(|o| o.r0 as i64), Ok(-7));
+    let mut ops = map_call(maps::BPF_FUNC_MAP_DELETE_ELEM, 6, 0, 0);
+    ops.push(exit());
+    let (mut v3, _) = map_vm(&ops, hash);
+    assert_eq!(v3.run([0; 5]).map(|o| o.r0 as i64), Ok(-2));
+}
+
+#[test]
+fn queue_and_stack_maps_pop_in_their_order() {
+    // push 1, push 2, pop → r0 = popped value
+    let push = |v: i32| {
+        vec![
+            st_mem(Size::DW, FP, -8, v),
+            ld_map_fd(R1, 1),
+            mov64_reg(R2, FP),
+            alu64_imm(AluOp::Add, R2, -8),
+            mov64_imm(R3, 0),
+            call_helper(maps::BPF_FUNC_MAP_PUSH_ELEM),
+        ]
+    };
+    let mut ops = push(1);
+    ops.extend(push(2));
+    ops.extend([
+        ld_map_fd(R1, 1),
+        mov64_reg(R2, FP),
+        alu64_imm(AluOp::Add, R2, -8),
+        call_helper(maps::BPF_FUNC_MAP_POP_ELEM),
+        ldx_mem(Size::DW, R0, FP, -8),
+        exit(),
+    ]);
+    for (kind, want) in [(MapKind::Queue, 1), (MapKind::Stack, 2)] {
+        let (mut v, _) = map_vm(&ops, MapDef { kind, key_size: 0, value_size: 8, max_entries: 4 });
+        assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(want), "{kind:?}");
+    }
+    // Pop from an empty queue is -ENOENT.
+    let (mut v, _) = map_vm(
+        &[
+            ld_map_fd(R1, 1),
+            mov64_reg(R2, FP),
+            alu64_imm(AluOp::Add, R2, -8),
+            call_helper(maps::BPF_FUNC_MAP_PEEK_ELEM),
+            exit(),
+        ],
+        MapDef { kind: MapKind::Queue, key_size: 0, value_size: 8, max_entries: 4 },
+    );
+    assert_eq!(v.run([0; 5]).map(|o| o.r0 as i64), Ok(-2));
+}
+
+#[test]
+fn tail_calls_replace_the_program_and_fall_through_when_empty() {
+    let caller = [
+        mov64_imm(R0, 1),
+        ld_map_fd(R2, 1),
+        mov64_imm(R3, 0),
+        call_helper(maps::BPF_FUNC_TAIL_CALL),
+        mov64_imm(R0, 99), // reached only when the slot is empty
+        exit(),
+    ];
+    let (mut v, h) =
+        map_vm(&caller, MapDef { kind: MapKind::ProgArray, key_size: 4, value_size: 4, max_entries: 2 });
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(99));
+    let callee = Program::new(&encode_all(&[mov64_imm(R0, 7), exit()])).expect("valid");
+    let id = v.add_program(callee);
+    assert!(v.maps.set_prog(h, 0, Some(id)));
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(7));
+    // A program that tail-calls itself stops after MAX_TAIL_CALL_CNT and falls through.
+    let (mut v, h) =
+        map_vm(&caller, MapDef { kind: MapKind::ProgArray, key_size: 4, value_size: 4, max_entries: 1 });
+    assert!(v.maps.set_prog(h, 0, Some(0)));
+    let out = v.run([0; 5]).expect("terminates");
+    assert_eq!(out.r0, 99);
+    assert_eq!(out.insns, 4 * u64::from(MAX_TAIL_CALL_CNT + 1) + 2);
+}
+
+#[test]
+fn tc_program_reads_sk_buff_fields_and_packet() {
+    // r0 = skb->mark + skb->len + first packet byte (bounds-checked) + ld_abs byte 1
+    let ops = [
+        mov64_reg(R6, R1),
+        ldx_mem(Size::W, R0, R1, 8),
+        ldx_mem(Size::W, R2, R1, 0),
+        alu64_reg(AluOp::Add, R0, R2),
+        ldx_mem(Size::W, R2, R1, 76),
+        ldx_mem(Size::W, R3, R1, 80),
+        mov64_reg(R4, R2),
+        alu64_imm(AluOp::Add, R4, 1),
+        jmp_reg(Cond::Gt, R4, R3, 2),
+        ldx_mem(Size::B, R2, R2, 0),
+        alu64_reg(AluOp::Add, R0, R2),
+        mov64_reg(Reg::R7, R0),
+        ld_abs(Size::B, 1),
+        alu64_reg(AluOp::Add, R0, Reg::R7),
+        exit(),
+    ];
+    let mut v = vm(&ops);
+    let r1 = v
+        .setup_skb(&SkbSetup { packet: vec![40, 2, 3], meta: vec![0; 4], fields: vec![("mark", 1000)] })
+        .expect("fields exist");
+    assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0), Ok(1000 + 3 + 40 + 2));
+    let mut v = vm(&[st_mem(Size::W, R1, 80, 0), exit()]);
+    let r1 = v.setup_skb(&SkbSetup::default()).expect("no fields");
+    assert!(matches!(v.run([r1, 0, 0, 0, 0]), Err(InterpError::ContextWrite { offset: 80, .. })));
+}
+
+#[test]
+fn kfuncs_are_found_by_name_through_their_btf_id() {
+    let ops = [mov64_imm(R1, 20), call_kfunc(0, 4242), exit()];
+    let mut v = vm(&ops);
+    assert!(matches!(v.run([0; 5]), Err(InterpError::UnknownKfunc { slot: Slot(1), btf_id: 4242 })));
+    v.helpers.register_kfunc("double_it", std::rc::Rc::new(|_, a| Ok(a[0] * 2)));
+    v.helpers.bind_kfunc_id(4242, "double_it");
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(40));
 }

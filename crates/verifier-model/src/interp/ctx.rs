@@ -1,0 +1,214 @@
+//! Program contexts. XDP: the program sees `struct xdp_md` (data 0, data_end 4, data_meta 8,
+//! ingress_ifindex 12, rx_queue_index 16, egress_ifindex 20, all u32), but R1 really points at the
+//! kernel's `struct xdp_buff` (inside a `veth_xdp_buff`, kernel-notes §B.3), and the verifier
+//! rewrites each u32 field load into a 64-bit load from the buff. [`XdpCtx`] models that: a
+//! 4-byte load below offset 24 through the context pointer is an `xdp_md` access and is
+//! translated; every other access reads the underlying `veth_xdp_buff` bytes, as the kernel's
+//! own rewritten (unrolled) code does. Also `bpf_xdp_adjust_head` / `bpf_xdp_adjust_meta` with
+//! the kernel's bounds.
+
+use std::rc::Rc;
+
+use super::helpers::{HelperCtx, HelperError, Helpers};
+use super::memory::{Layout, MemError, Memory, RegionId, RegionKind};
+
+/// `BPF_FUNC_xdp_adjust_head`.
+pub const BPF_FUNC_XDP_ADJUST_HEAD: i32 = 44;
+/// `BPF_FUNC_xdp_adjust_meta`.
+pub const BPF_FUNC_XDP_ADJUST_META: i32 = 54;
+/// `XDP_PACKET_HEADROOM`.
+pub const XDP_PACKET_HEADROOM: usize = 256;
+/// `sizeof(struct xdp_frame)` (kept at the start of the headroom).
+pub const XDP_FRAME_SIZE: u64 = 40;
+const ETH_HLEN: u64 = 14;
+const EINVAL: i64 = 22;
+const EACCES: i64 = 13;
+
+/// `struct veth_xdp_buff` on 6.18 x86_64 (kernel-notes §B.3): the `xdp_buff` then `skb`.
+pub fn veth_xdp_buff_layout() -> Layout {
+    Layout::new("veth_xdp_buff", 64)
+        .field("data", 0, 8)
+        .field("data_end", 8, 8)
+        .field("data_meta", 16, 8)
+        .field("data_hard_start", 24, 8)
+        .field("rxq", 32, 8)
+        .field("txq", 40, 8)
+        .field("frame_sz", 48, 4)
+        .field("flags", 52, 4)
+        .field("skb", 56, 8)
+}
+
+/// What the caller gives to build an XDP context.
+#[derive(Clone, Debug)]
+pub struct XdpSetup {
+    /// Packet bytes (from `data` to `data_end`).
+    pub packet: Vec<u8>,
+    /// Bytes before `data` (including the `xdp_frame` area); the kernel gives 256.
+    pub headroom: usize,
+    /// Bytes after `data_end` in the frame.
+    pub tailroom: usize,
+    /// `xdp_md.ingress_ifindex` (`rxq->dev->ifindex`).
+    pub ingress_ifindex: u32,
+    /// `xdp_md.rx_queue_index` (`rxq->queue_index`).
+    pub rx_queue_index: u32,
+    /// `xdp_md.egress_ifindex` (0 unless the program runs on a devmap).
+    pub egress_ifindex: u32,
+    /// Largest metadata `bpf_xdp_adjust_meta` accepts: 32 in older kernels, 255 in recent ones.
+    pub max_meta_len: u64,
+    /// The `veth_xdp_buff.skb` pointer (0 on the `xdp_frame` path).
+    pub skb: u64,
+}
+
+impl XdpSetup {
+    /// Defaults: 256 bytes of headroom, 0 tailroom, ifindex 1, queue 0, metadata up to 255.
+    pub fn new(packet: Vec<u8>) -> Self {
+        XdpSetup {
+            packet,
+            headroom: XDP_PACKET_HEADROOM,
+            tailroom: 0,
+            ingress_ifindex: 1,
+            rx_queue_index: 0,
+            egress_ifindex: 0,
+            max_meta_len: 255,
+            skb: 0,
+        }
+    }
+}
+
+/// A live XDP context: the buff region, the frame region and the scalar fields.
+#[derive(Clone, Copy, Debug)]
+pub struct XdpCtx {
+    /// The `veth_xdp_buff` region (R1 points at its start).
+    pub buff: RegionId,
+    /// The frame (headroom + packet + tailroom).
+    pub frame: RegionId,
+    /// `ingress_ifindex`.
+    pub ingress_ifindex: u32,
+    /// `rx_queue_index`.
+    pub rx_queue_index: u32,
+    /// `egress_ifindex`.
+    pub egress_ifindex: u32,
+    /// Metadata limit of `bpf_xdp_adjust_meta`.
+    pub max_meta_len: u64,
+}
+
+/// Pointer fields of the buff.
+const DATA: u64 = 0;
+const DATA_END: u64 = 8;
+const DATA_META: u64 = 16;
+const HARD_START: u64 = 24;
+
+impl XdpCtx {
+    /// Maps the frame and the buff into `memory`; returns the context and R1's value.
+    pub fn build(memory: &mut Memory, s: &XdpSetup) -> (XdpCtx, u64) {
+        let mut frame = vec![0u8; s.headroom];
+        frame.extend_from_slice(&s.packet);
+        frame.resize(frame.len() + s.tailroom, 0);
+        let frame_sz = frame.len() as u64;
+        let fid = memory.map(RegionKind::Packet, frame, true);
+        let data = Memory::addr(fid, s.headroom as u64);
+        let values = [
+            ("data", data),
+            ("data_end", data + s.packet.len() as u64),
+            ("data_meta", data),
+            ("data_hard_start", Memory::addr(fid, 0)),
+            ("frame_sz", frame_sz),
+            ("skb", s.skb),
+        ];
+        let bytes =
+            veth_xdp_buff_layout().instantiate(&values).expect("the veth_xdp_buff layout has these fields");
+        let bid = memory.map(RegionKind::Kernel { type_name: "veth_xdp_buff".into() }, bytes, true);
+        let ctx = XdpCtx {
+            buff: bid,
+            frame: fid,
+            ingress_ifindex: s.ingress_ifindex,
+            rx_queue_index: s.rx_queue_index,
+            egress_ifindex: s.egress_ifindex,
+            max_meta_len: s.max_meta_len,
+        };
+        (ctx, Memory::addr(bid, 0))
+    }
+
+    fn ptr(&self, memory: &Memory, field: u64) -> Result<u64, MemError> {
+        memory.load(Memory::addr(self.buff, field), 8)
+    }
+
+    /// The `xdp_md` view of a load at `offset` of `size` bytes through the context pointer, or
+    /// `None` if it is a raw access to the buff.
+    pub fn uapi_load(&self, memory: &Memory, offset: usize, size: u32) -> Option<Result<u64, MemError>> {
+        if size != 4 || offset >= 24 || offset % 4 != 0 {
+            return None;
+        }
+        Some(match offset {
+            0 => self.ptr(memory, DATA),
+            4 => self.ptr(memory, DATA_END),
+            8 => self.ptr(memory, DATA_META),
+            12 => Ok(u64::from(self.ingress_ifindex)),
+            16 => Ok(u64::from(self.rx_queue_index)),
+            _ => Ok(u64::from(self.egress_ifindex)),
+        })
+    }
+
+    /// (metadata, packet) bytes as they are now.
+    pub fn output(&self, memory: &Memory) -> Result<(Vec<u8>, Vec<u8>), MemError> {
+        let (meta, data, end) =
+            (self.ptr(memory, DATA_META)?, self.ptr(memory, DATA)?, self.ptr(memory, DATA_END)?);
+        let m = memory.read_bytes(meta, (data.wrapping_sub(meta)) as u32)?.to_vec();
+        let p = memory.read_bytes(data, (end.wrapping_sub(data)) as u32)?.to_vec();
+        Ok((m, p))
+    }
+}
+
+fn xdp_of(ctx: &HelperCtx<'_>, r1: u64) -> Result<XdpCtx, HelperError> {
+    let x = ctx.vm.xdp.ok_or_else(|| HelperError::Invalid("no XDP context".into()))?;
+    if r1 != Memory::addr(x.buff, 0) {
+        return Err(HelperError::Invalid(format!("{r1:#x} is not the XDP context")));
+    }
+    Ok(x)
+}
+
+/// `bpf_xdp_adjust_head(ctx, delta)` as in `net/core/filter.c`.
+pub fn xdp_adjust_head(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let x = xdp_of(ctx, a[0])?;
+    let mem = &mut ctx.vm.memory;
+    let delta = a[1] as i32 as i64 as u64;
+    let (data, end, meta, hard) =
+        (x.ptr(mem, DATA)?, x.ptr(mem, DATA_END)?, x.ptr(mem, DATA_META)?, x.ptr(mem, HARD_START)?);
+    let metalen = data - meta;
+    let new_data = data.wrapping_add(delta);
+    if new_data < hard + XDP_FRAME_SIZE + metalen || new_data > end - ETH_HLEN {
+        return Ok((-EINVAL) as u64);
+    }
+    if metalen > 0 {
+        let bytes = mem.read_bytes(meta, metalen as u32)?.to_vec();
+        mem.write_bytes(meta.wrapping_add(delta), &bytes)?;
+    }
+    mem.store(Memory::addr(x.buff, DATA_META), 8, meta.wrapping_add(delta))?;
+    mem.store(Memory::addr(x.buff, DATA), 8, new_data)?;
+    Ok(0)
+}
+
+/// `bpf_xdp_adjust_meta(ctx, delta)` as in `net/core/filter.c` (metadata a multiple of 4 and
+/// at most [`XdpCtx::max_meta_len`]).
+pub fn xdp_adjust_meta(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let x = xdp_of(ctx, a[0])?;
+    let mem = &mut ctx.vm.memory;
+    let delta = a[1] as i32 as i64 as u64;
+    let (data, meta, hard) = (x.ptr(mem, DATA)?, x.ptr(mem, DATA_META)?, x.ptr(mem, HARD_START)?);
+    let new_meta = meta.wrapping_add(delta);
+    if new_meta < hard + XDP_FRAME_SIZE || new_meta > data {
+        return Ok((-EINVAL) as u64);
+    }
+    let metalen = data - new_meta;
+    if metalen % 4 != 0 || metalen > x.max_meta_len {
+        return Ok((-EACCES) as u64);
+    }
+    mem.store(Memory::addr(x.buff, DATA_META), 8, new_meta)?;
+    Ok(0)
+}
+
+/// Registers `bpf_xdp_adjust_head` and `bpf_xdp_adjust_meta`.
+pub fn register(h: &mut Helpers) {
+    h.register(BPF_FUNC_XDP_ADJUST_HEAD, Rc::new(xdp_adjust_head));
+    h.register(BPF_FUNC_XDP_ADJUST_META, Rc::new(xdp_adjust_meta));
+}
