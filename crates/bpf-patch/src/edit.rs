@@ -452,8 +452,6 @@ struct Emitter<'a> {
     window: Window,
     fixed: FixedCursor<'a>,
     out: Vec<Insn>,
-    /// Scratch: offsets of the position-holding slots of one chunk.
-    hits: [u16; CHUNK],
 }
 
 /// Slots copied and scanned at a time (stays in L1).
@@ -471,17 +469,19 @@ impl Emitter<'_> {
             let src = &self.insns[lo..hi];
             let base = self.out.len();
             self.out.extend_from_slice(src);
-            // Collect without a data-dependent branch, then retarget only those.
-            let mut count = 0;
-            for (k, insn) in src.iter().enumerate() {
-                // count <= k < CHUNK: the mask only spares the bounds check.
-                self.hits[count & (CHUNK - 1)] = k as u16;
-                count += usize::from(holds_position(insn));
-            }
-            for h in 0..count {
-                let k = usize::from(self.hits[h]);
-                // Both fit u32: the lengths were checked by plan().
-                self.retarget((lo + k) as u32, (base + k) as u32)?;
+            // One bit per slot of 64-slot blocks, built without a data-dependent branch; then
+            // only the set bits are retargeted.
+            for (block, slots) in src.chunks(64).enumerate() {
+                let mut bits = 0u64;
+                for (k, insn) in slots.iter().enumerate() {
+                    bits |= u64::from(holds_position(insn)) << k;
+                }
+                while bits != 0 {
+                    let k = block * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    // Both fit u32: the lengths were checked by plan().
+                    self.retarget((lo + k) as u32, (base + k) as u32)?;
+                }
             }
             lo = hi;
         }
@@ -552,7 +552,6 @@ pub fn apply(insns: &[Insn], edits: &Edits, opts: &ApplyOptions<'_>) -> Result<A
         window: Window::new(),
         fixed: FixedCursor { fixed: opts.fixed_imm, next: 0 },
         out: Vec::with_capacity(new_len as usize),
-        hits: [0; CHUNK],
     };
     let mut cursor = 0u32;
     let mut next_edit = 0usize;
