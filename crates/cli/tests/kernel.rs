@@ -6,37 +6,13 @@
 #![cfg(feature = "kernel")]
 #![allow(clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::time::{Duration, Instant};
 
 use bpfpatch::kernel::netns::Netns;
-use bpfpatch::kernel::{kernel_available, load_each, load_one, LoadOptions};
-
-fn kernel() -> bool {
-    if kernel_available() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("BPFPATCH_REQUIRE_KERNEL").is_none(),
-        "BPFPATCH_REQUIRE_KERNEL is set but BPF is not usable here"
-    );
-    eprintln!("skipping: needs root and /sys/kernel/btf/vmlinux");
-    false
-}
-
-fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/obj").join(name)
-}
-
-fn objects() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(testdata(""))
-        .expect("testdata/obj exists")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "o"))
-        .collect();
-    v.sort();
-    v
-}
+use bpfpatch::kernel::{load_each, load_one, LoadOptions};
+use common::{kernel, testdata, testdata_objects};
 
 #[test]
 fn every_testdata_program_gets_the_kernels_verdict() {
@@ -44,7 +20,7 @@ fn every_testdata_program_gets_the_kernels_verdict() {
         return;
     }
     let (mut accepted, mut needs_binding) = (0, 0);
-    for path in objects() {
+    for path in testdata_objects() {
         let bytes = std::fs::read(&path).expect("read object");
         let loads =
             load_each(&bytes, &LoadOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -6,23 +6,17 @@
 #![cfg(feature = "kernel")]
 #![allow(clippy::print_stderr)]
 
-use std::path::Path;
+mod common;
 
 use bpf_patch::elf::{rewrite, BpfObject, ObjectEdits};
 use bpf_patch::op::{decode_all, Op};
 use bpf_patch::{Insn, Slot};
-use bpfpatch::kernel::{kernel_available, load_each, load_one, LoadOptions};
+use bpfpatch::kernel::{load_each, load_one, LoadOptions};
+use common::{kernel, testdata, testdata_objects};
 
-fn kernel() -> bool {
-    if kernel_available() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("BPFPATCH_REQUIRE_KERNEL").is_none(),
-        "BPFPATCH_REQUIRE_KERNEL is set but BPF is not usable here"
-    );
-    eprintln!("skipping: needs root and /sys/kernel/btf/vmlinux");
-    false
+/// The testdata objects that load without device binding (all but the XDP metadata ones).
+fn unbound_objects() -> Vec<std::path::PathBuf> {
+    testdata_objects().into_iter().filter(|p| !p.to_string_lossy().contains("xdp_meta")).collect()
 }
 
 /// `goto +0x0`: changes no register, no memory and no flow, yet moves everything after it.
@@ -62,12 +56,9 @@ fn edited_objects_load_and_verify() {
     if !kernel() {
         return;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/obj");
-    let mut files: Vec<_> =
-        std::fs::read_dir(&dir).expect("testdata/obj").map(|e| e.expect("entry").path()).collect();
-    files.sort();
+    let files = unbound_objects();
     let (mut programs, mut insertions) = (0, 0);
-    for path in files.iter().filter(|p| !p.to_string_lossy().contains("xdp_meta")) {
+    for path in &files {
         let bytes = std::fs::read(path).expect("read");
         let (out, n) = edited(&bytes);
         insertions += n;
@@ -115,12 +106,8 @@ fn edited_programs_return_the_same_results_under_test_run() {
     if !kernel() {
         return;
     }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/obj");
-    let mut files: Vec<_> =
-        std::fs::read_dir(&dir).expect("testdata/obj").map(|e| e.expect("entry").path()).collect();
-    files.sort();
     let (mut compared, mut runs) = (0, 0);
-    for path in files.iter().filter(|p| !p.to_string_lossy().contains("xdp_meta")) {
+    for path in &unbound_objects() {
         let bytes = std::fs::read(path).expect("read");
         let (out, _) = edited(&bytes);
         let obj = BpfObject::parse(&bytes).expect("parses");
@@ -176,7 +163,6 @@ fn inserted_code_can_carry_map_and_kfunc_relocations() {
     if !kernel() {
         return;
     }
-    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/obj");
     let cases = [
         // A second bpf_cast_to_kern_ctx call at the start of a TC program (R6 is free there).
         (
@@ -193,7 +179,7 @@ fn inserted_code_can_carry_map_and_kfunc_relocations() {
         ("xdp_parse.v3.o", "xdp_parse", "xdp", "r0 = 0x0 ll", 0, R_BPF_64_64, "action_count", RelocKind::Map),
     ];
     for (file, prog, section, code, at, r_type, symbol, kind) in cases {
-        let bytes = std::fs::read(testdata.join(file)).expect("read");
+        let bytes = std::fs::read(testdata(file)).expect("read");
         let mut edits = ObjectEdits::new();
         edits.insert_before(prog, Slot(0), assemble(code).expect("assembles")).with_reloc(NewReloc {
             at,

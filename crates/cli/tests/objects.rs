@@ -1,14 +1,14 @@
 //! `bpfpatch dump` and `bpfpatch patch` on the committed testdata objects.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
+
+use common::testdata;
 
 fn bpfpatch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bpfpatch")).args(args).output().expect("run bpfpatch")
-}
-
-fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/obj").join(name)
 }
 
 fn s(p: &Path) -> &str {
@@ -123,4 +123,17 @@ fn bad_objects_and_bad_edits_exit_2_naming_the_problem_and_write_nothing() {
         assert!(!target.exists(), "{extra:?}: partial output");
         assert!(!out.stderr.is_empty(), "{extra:?}: no message");
     }
+}
+
+/// The listing of a program, reviewed: llvm-objdump-19 text, relocations as `llvm-objdump -r`
+/// prints them, source lines from `.BTF.ext`.
+#[test]
+fn dump_listing_snapshot() {
+    let path = testdata("xdp_parse.v3.o");
+    let out = bpfpatch(&["dump", s(&path), "--prog", "xdp_parse"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).replace(s(&path), "testdata/obj/xdp_parse.v3.o");
+    insta::with_settings!({ snapshot_path => "../../../snapshots/cli", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("dump_xdp_parse_v3", text);
+    });
 }
