@@ -29,6 +29,8 @@ pub enum Command {
     Asm(cmd::asm::Args),
     /// Disassemble a raw instruction stream, one `INDEX: TEXT` line per instruction.
     Disasm(cmd::disasm::Args),
+    /// Run a bpf_conformance suite in the interpreter.
+    Conformance(cmd::conformance::Args),
     /// Show an object's programs, relocations, line info and disassembly.
     Dump(cmd::dump::Args),
     /// Insert, replace or delete instructions of a program in a BPF object (one batch).
@@ -64,6 +66,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<Status> {
     match cli.command {
         Command::Patch(args) => cmd::patch::run(&args, sub),
         Command::Dump(args) => cmd::dump::run(&args, &mut stdout),
+        Command::Conformance(args) => cmd::conformance::run(&args, &mut stdout),
         Command::Asm(args) => cmd::asm::run(&args),
         Command::Disasm(args) => cmd::disasm::run(&args, &mut stdout),
         #[cfg(feature = "kernel")]
