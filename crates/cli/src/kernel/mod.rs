@@ -7,6 +7,7 @@
 //! The network-namespace fixture for tests that send traffic lives in [`netns`].
 
 pub mod netns;
+pub mod raw;
 
 use std::ffi::OsStr;
 use std::sync::Mutex;
