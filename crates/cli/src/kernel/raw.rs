@@ -65,17 +65,23 @@ impl RawProgram {
 
     /// Runs the program once on `data`; returns its return value.
     pub fn test_run(&self, data: &[u8]) -> Result<u32, RawError> {
+        self.test_run_repeat(data, 1).map(|(retval, _)| retval)
+    }
+
+    /// Runs the program `repeat` times on `data` in the kernel; returns the return value and the
+    /// kernel's average time per run in nanoseconds.
+    pub fn test_run_repeat(&self, data: &[u8], repeat: u32) -> Result<(u32, u32), RawError> {
         // SAFETY: zeroed is the documented initial state of bpf_test_run_opts; `sz` set below.
         let mut opts: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
         opts.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as libbpf_sys::size_t;
         opts.data_in = data.as_ptr().cast();
         opts.data_size_in = data.len() as u32;
-        opts.repeat = 1;
+        opts.repeat = i32::try_from(repeat).unwrap_or(i32::MAX);
         // SAFETY: `data` is valid for data_size_in bytes; the fd is a loaded program.
         let rc = unsafe { libbpf_sys::bpf_prog_test_run_opts(self.fd.as_raw_fd(), &mut opts) };
         if rc != 0 {
             return Err(RawError::Run(std::io::Error::last_os_error()));
         }
-        Ok(opts.retval)
+        Ok((opts.retval, opts.duration))
     }
 }
