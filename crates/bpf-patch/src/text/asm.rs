@@ -687,7 +687,10 @@ impl<'a> Parser<'a> {
             if self.eat_word(name) {
                 self.expect("(")?;
                 self.expect("(")?;
-                let (size, _) = self.type_name()?;
+                let (size, signed) = self.type_name()?;
+                if signed || !matches!(size, Size::W | Size::DW) {
+                    return Err(self.error("atomic operations take u32 or u64"));
+                }
                 self.expect("*")?;
                 self.expect(")")?;
                 let (base, off) = self.mem()?;

@@ -1,0 +1,4 @@
+lock *(u32 *)(r10 - 0x4) += w1
+w1 = atomic_fetch_add((u16 *)(r10 - 0x4), w1)
+ld_pseudo	r1, 0x2, 0x7, 0x3
+call kfunc 0x10271, 0x3
