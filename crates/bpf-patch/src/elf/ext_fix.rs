@@ -29,10 +29,10 @@ fn overflow(section: &str, what: &str) -> ObjectError {
 
 /// Where a record pointing at original slot `old` (a start) lands; `new_len` past the end.
 fn map_start(remap: &Remap, old: u64) -> u64 {
-    if old >= u64::from(remap.old_len()) {
-        return u64::from(remap.new_len());
+    match u32::try_from(old) {
+        Ok(old) => u64::from(super::write::landing(remap, Slot(old)).0),
+        Err(_) => u64::from(remap.new_len()),
     }
-    remap.target(Slot(old as u32)).map_or(u64::from(remap.new_len()), |s| u64::from(s.0))
 }
 
 fn u32_at(data: &[u8], at: usize, endian: Endian) -> Option<u32> {

@@ -343,7 +343,7 @@ fn add_relocs(
 
 /// Where a position that starts something (a function, a line) lands: [`Remap::target`], and the
 /// end of the new code for the end of the old (or a deleted tail).
-fn landing(remap: &Remap, old: Slot) -> Slot {
+pub(super) fn landing(remap: &Remap, old: Slot) -> Slot {
     remap.target(old).unwrap_or(Slot(remap.new_len()))
 }
 
