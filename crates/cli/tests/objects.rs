@@ -21,6 +21,18 @@ fn dump_json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("dump --json prints JSON")
 }
 
+/// The instruction texts of one program of a `dump --json` document.
+fn program_texts(doc: &serde_json::Value, name: &str) -> Vec<String> {
+    let program =
+        doc["programs"].as_array().expect("programs").iter().find(|p| p["name"] == name).expect("program");
+    program["insns"]
+        .as_array()
+        .expect("insns")
+        .iter()
+        .filter_map(|i| i["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
 #[test]
 fn dump_lists_programs_sharing_a_section_with_relocations_and_line_info() {
     let doc = dump_json(&testdata("xdp_parse.v4.o"));
@@ -76,26 +88,9 @@ fn patch_without_edits_round_trips_and_with_edits_inserts() {
         "0",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc = dump_json(&edited);
-    let p = doc["programs"]
-        .as_array()
-        .expect("programs")
-        .iter()
-        .find(|p| p["name"] == "xdp_parse")
-        .expect("program")
-        .clone();
-    let texts: Vec<&str> =
-        p["insns"].as_array().expect("insns").iter().filter_map(|i| i["text"].as_str()).collect();
-    let orig = a["programs"]
-        .as_array()
-        .expect("programs")
-        .iter()
-        .find(|p| p["name"] == "xdp_parse")
-        .expect("program")
-        .clone();
-    let orig_texts: Vec<&str> =
-        orig["insns"].as_array().expect("insns").iter().filter_map(|i| i["text"].as_str()).collect();
-    assert_eq!(&texts[0..3], &[orig_texts[1], "goto +0x0", "r0 = r0"]);
+    let texts = program_texts(&dump_json(&edited), "xdp_parse");
+    let orig_texts = program_texts(&a, "xdp_parse");
+    assert_eq!(&texts[0..3], &[orig_texts[1].as_str(), "goto +0x0", "r0 = r0"]);
     assert_eq!(texts.len(), orig_texts.len() + 1);
 }
 

@@ -354,11 +354,27 @@ impl<'a> Parser<'a> {
     /// `*(u32 *)` / `*(s16 *)`: returns (size, signed).
     fn deref_type(&mut self) -> Result<(Size, bool), AsmError> {
         self.expect("*")?;
+        self.cast()
+    }
+
+    /// `(u32 *)` / `(s16 *)`: returns (size, signed).
+    fn cast(&mut self) -> Result<(Size, bool), AsmError> {
         self.expect("(")?;
         let (size, signed) = self.type_name()?;
         self.expect("*")?;
         self.expect(")")?;
         Ok((size, signed))
+    }
+
+    /// `(u64 *)(r1 + 0x8)`, the operand of the atomic, load-acquire and store-release forms:
+    /// returns (size, base, offset). Signed types are refused.
+    fn typed_address(&mut self) -> Result<(Size, Reg, i16), AsmError> {
+        let (size, signed) = self.cast()?;
+        if signed {
+            return Err(self.error("atomic and ordered accesses take an unsigned type"));
+        }
+        let (base, off) = self.mem()?;
+        Ok((size, base, off))
     }
 
     fn type_name(&mut self) -> Result<(Size, bool), AsmError> {
@@ -574,14 +590,7 @@ impl<'a> Parser<'a> {
     /// `store_release((u64 *)(r1 + 0x0), r2)`.
     fn store_release(&mut self) -> Result<Op, AsmError> {
         self.expect("(")?;
-        self.expect("(")?;
-        let (size, signed) = self.type_name()?;
-        if signed {
-            return Err(self.error("store_release takes an unsigned type"));
-        }
-        self.expect("*")?;
-        self.expect(")")?;
-        let (dst, off) = self.mem()?;
+        let (size, dst, off) = self.typed_address()?;
         self.expect(",")?;
         let (src, _) = self.reg()?;
         self.expect(")")?;
@@ -686,14 +695,10 @@ impl<'a> Parser<'a> {
         ] {
             if self.eat_word(name) {
                 self.expect("(")?;
-                self.expect("(")?;
-                let (size, signed) = self.type_name()?;
-                if signed || !matches!(size, Size::W | Size::DW) {
+                let (size, base, off) = self.typed_address()?;
+                if !matches!(size, Size::W | Size::DW) {
                     return Err(self.error("atomic operations take u32 or u64"));
                 }
-                self.expect("*")?;
-                self.expect(")")?;
-                let (base, off) = self.mem()?;
                 self.expect(",")?;
                 let (src, _) = self.reg()?;
                 self.expect(")")?;
@@ -732,11 +737,7 @@ impl<'a> Parser<'a> {
         }
         if self.eat_word("load_acquire") {
             self.expect("(")?;
-            self.expect("(")?;
-            let (size, _) = self.type_name()?;
-            self.expect("*")?;
-            self.expect(")")?;
-            let (base, off) = self.mem()?;
+            let (size, base, off) = self.typed_address()?;
             self.expect(")")?;
             return Ok(Op::Atomic { size, op: AtomicOp::LoadAcquire, dst, src: base, off });
         }

@@ -236,6 +236,8 @@ fn errors_say_where_and_what() {
         ("ld_pseudo r1, 0x9, 0x0", "unknown ld_imm64 pseudo source 9"),
         // Found by the assembler fuzz target: there is no 16-bit atomic fetch-add.
         ("w1 = atomic_fetch_add((u16 *)(r10 - 0x4), w1)", "atomic operations take u32 or u64"),
+        ("w0 = load_acquire((s8 *)(r1 + 0x0))", "take an unsigned type"),
+        ("store_release((s64 *)(r1 + 0x0), r2)", "take an unsigned type"),
     ];
     for (src, want) in cases {
         let err = assemble(src).expect_err(src).to_string();
