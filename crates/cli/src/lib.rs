@@ -35,6 +35,8 @@ pub enum Command {
     Dump(cmd::dump::Args),
     /// Insert, replace or delete instructions of a program in a BPF object (one batch).
     Patch(cmd::patch::Args),
+    /// Run a program of an object in the interpreter on one frame.
+    Run(cmd::run::Args),
     /// Load programs into the running kernel and report the verifier's verdicts.
     #[cfg(feature = "kernel")]
     Load(cmd::load::Args),
@@ -68,6 +70,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<Status> {
         Command::Dump(args) => cmd::dump::run(&args, &mut stdout),
         Command::Conformance(args) => cmd::conformance::run(&args, &mut stdout),
         Command::Asm(args) => cmd::asm::run(&args),
+        Command::Run(args) => cmd::run::run(&args, &mut stdout),
         Command::Disasm(args) => cmd::disasm::run(&args, &mut stdout),
         #[cfg(feature = "kernel")]
         Command::Load(args) => cmd::load::run(&args, &mut stdout),

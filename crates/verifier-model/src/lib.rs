@@ -19,3 +19,4 @@
 
 pub mod conformance;
 pub mod interp;
+pub mod load;

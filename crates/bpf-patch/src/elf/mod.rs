@@ -12,7 +12,7 @@ pub mod read;
 pub mod write;
 
 pub use info::{ext_info, ExtInfo, ExtRecord};
-pub use read::{BpfObject, CodeSection, Program, Reloc, RelocKind};
+pub use read::{BpfObject, CodeSection, DataReloc, DataSection, DataSymbol, Program, Reloc, RelocKind};
 pub use write::{rewrite, NewReloc, ObjectEdits};
 
 use crate::btf_ext::BtfExtError;

@@ -46,6 +46,52 @@ pub struct Reloc {
     pub target_section: Option<String>,
     /// Classification.
     pub kind: RelocKind,
+    /// The target symbol's value (its offset in its section; 0 for section symbols). With the
+    /// instruction's `imm` it gives the byte or slot the relocation points at, as libbpf
+    /// computes it.
+    pub symbol_value: u64,
+}
+
+/// A data section: global variables (`.data`, `.rodata*`, `.bss`), map definitions (`.maps`,
+/// legacy `maps`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataSection {
+    /// ELF section index.
+    pub index: usize,
+    /// Section name.
+    pub name: String,
+    /// Size in bytes (for `.bss` too, whose `bytes` are empty).
+    pub size: u64,
+    /// Contents (empty for `SHT_NOBITS`).
+    pub bytes: Vec<u8>,
+    /// Relocations of the section (e.g. `.rel.maps` filling a program array's `values`).
+    pub relocs: Vec<DataReloc>,
+}
+
+/// A relocation of a data section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataReloc {
+    /// Byte offset in the section.
+    pub offset: u64,
+    /// Target symbol name (empty for section symbols).
+    pub symbol: String,
+    /// Section the symbol is defined in.
+    pub target_section: Option<String>,
+    /// The symbol's value.
+    pub symbol_value: u64,
+}
+
+/// A defined data symbol: a map or a global variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataSymbol {
+    /// Name.
+    pub name: String,
+    /// Index into [`BpfObject::data`].
+    pub section: usize,
+    /// Offset in the section.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
 }
 
 /// A section holding BPF instructions.
@@ -93,10 +139,79 @@ pub struct BpfObject {
     pub btf: Option<Vec<u8>>,
     /// The `.BTF.ext` section, if any.
     pub btf_ext: Option<Vec<u8>>,
+    /// Data sections, in ELF order.
+    pub data: Vec<DataSection>,
+    /// Named symbols defined in data sections, in symbol table order.
+    pub data_symbols: Vec<DataSymbol>,
 }
 
 fn malformed(section: &str, message: impl Into<String>) -> ObjectError {
     ObjectError::Malformed { section: section.to_owned(), message: message.into() }
+}
+
+/// (name, defining section, defined, kind, value) of a relocation's target.
+fn reloc_target(
+    elf: &object::File<'_>,
+    r: &object::Relocation,
+    section: &str,
+) -> Result<(String, Option<String>, bool, SymbolKind, u64), ObjectError> {
+    let section_name =
+        |idx: SectionIndex| elf.section_by_index(idx).ok().and_then(|s| s.name().ok().map(str::to_owned));
+    Ok(match r.target() {
+        RelocationTarget::Symbol(i) => {
+            let sym = elf.symbol_by_index(i).map_err(|e| malformed(section, e.to_string()))?;
+            let target = sym.section_index().and_then(section_name);
+            let value = if sym.kind() == SymbolKind::Section { 0 } else { sym.address() };
+            (sym.name().unwrap_or("").to_owned(), target, !sym.is_undefined(), sym.kind(), value)
+        }
+        RelocationTarget::Section(i) => (String::new(), section_name(i), true, SymbolKind::Section, 0),
+        _ => (String::new(), None, false, SymbolKind::Unknown, 0),
+    })
+}
+
+/// Whether a section holds data a program can reference (globals, maps).
+fn is_data_section(kind: SectionKind, name: &str) -> bool {
+    matches!(
+        kind,
+        SectionKind::Data
+            | SectionKind::ReadOnlyData
+            | SectionKind::ReadOnlyString
+            | SectionKind::UninitializedData
+    ) && !matches!(name, "license" | "version")
+        && !name.starts_with(".BTF")
+}
+
+/// The data sections with their relocations, and the symbols defined in them.
+fn read_data(elf: &object::File<'_>) -> Result<(Vec<DataSection>, Vec<DataSymbol>), ObjectError> {
+    let mut data = Vec::new();
+    for s in elf.sections() {
+        let name = s.name().map_err(|e| malformed("?", e.to_string()))?.to_owned();
+        if !is_data_section(s.kind(), &name) {
+            continue;
+        }
+        let bytes = if s.kind() == SectionKind::UninitializedData {
+            Vec::new()
+        } else {
+            s.data().map_err(|e| malformed(&name, e.to_string()))?.to_vec()
+        };
+        let mut relocs = Vec::new();
+        for (offset, r) in s.relocations() {
+            let (symbol, target_section, _, _, symbol_value) = reloc_target(elf, &r, &name)?;
+            relocs.push(DataReloc { offset, symbol, target_section, symbol_value });
+        }
+        data.push(DataSection { index: s.index().0, name, size: s.size(), bytes, relocs });
+    }
+    let mut symbols = Vec::new();
+    for sym in elf.symbols() {
+        let Some(idx) = sym.section_index() else { continue };
+        let Some(section) = data.iter().position(|d| d.index == idx.0) else { continue };
+        let name = sym.name().unwrap_or("");
+        if name.is_empty() || sym.kind() == SymbolKind::Section {
+            continue;
+        }
+        symbols.push(DataSymbol { name: name.to_owned(), section, offset: sym.address(), size: sym.size() });
+    }
+    Ok((data, symbols))
 }
 
 impl BpfObject {
@@ -123,8 +238,6 @@ impl BpfObject {
             let insns = slots_from_bytes(bytes, endian).map_err(|e| malformed(&name, e.to_string()))?;
             sections.push(CodeSection { index: s.index().0, name, insns, relocs: Vec::new() });
         }
-        let section_name =
-            |idx: SectionIndex| elf.section_by_index(idx).ok().and_then(|s| s.name().ok().map(str::to_owned));
         for cs in &mut sections {
             let sec = elf
                 .section_by_index(SectionIndex(cs.index))
@@ -136,17 +249,8 @@ impl BpfObject {
                     Slot::from_byte_offset(off).filter(|s| s.index() < cs.insns.len()).ok_or_else(|| {
                         malformed(&cs.name, format!("relocation at byte {off} is not on an instruction"))
                     })?;
-                let (symbol, target_section, defined, sym_kind) = match r.target() {
-                    RelocationTarget::Symbol(i) => {
-                        let sym = elf.symbol_by_index(i).map_err(|e| malformed(&cs.name, e.to_string()))?;
-                        let target = sym.section_index().and_then(section_name);
-                        (sym.name().unwrap_or("").to_owned(), target, !sym.is_undefined(), sym.kind())
-                    }
-                    RelocationTarget::Section(i) => {
-                        (String::new(), section_name(i), true, SymbolKind::Section)
-                    }
-                    _ => (String::new(), None, false, SymbolKind::Unknown),
-                };
+                let (symbol, target_section, defined, sym_kind, symbol_value) =
+                    reloc_target(&elf, &r, &cs.name)?;
                 let into_code = target_section
                     .as_deref()
                     .is_some_and(|t| elf.section_by_name(t).is_some_and(|s| s.kind() == SectionKind::Text));
@@ -165,7 +269,7 @@ impl BpfObject {
                     R_BPF_64_64 => RelocKind::Data,
                     other => RelocKind::Other(other),
                 };
-                cs.relocs.push(Reloc { slot, r_type, symbol, target_section, kind });
+                cs.relocs.push(Reloc { slot, r_type, symbol, target_section, kind, symbol_value });
             }
             cs.relocs.sort_by_key(|r| r.slot);
         }
@@ -222,8 +326,17 @@ impl BpfObject {
             .and_then(|s| s.data().ok())
             .map(|d| String::from_utf8_lossy(d.split(|&b| b == 0).next().unwrap_or_default()).into_owned());
         let raw = |name: &str| elf.section_by_name(name).and_then(|s| s.data().ok()).map(<[u8]>::to_vec);
-        let obj =
-            BpfObject { endian, sections, programs, license, btf: raw(".BTF"), btf_ext: raw(".BTF.ext") };
+        let (data, data_symbols) = read_data(&elf)?;
+        let obj = BpfObject {
+            endian,
+            sections,
+            programs,
+            license,
+            btf: raw(".BTF"),
+            btf_ext: raw(".BTF.ext"),
+            data,
+            data_symbols,
+        };
         obj.check_decodes()?;
         Ok(obj)
     }

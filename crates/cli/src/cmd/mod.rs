@@ -8,6 +8,7 @@ pub mod dump;
 #[cfg(feature = "kernel")]
 pub mod load;
 pub mod patch;
+pub mod run;
 
 use std::io::Read;
 use std::path::Path;

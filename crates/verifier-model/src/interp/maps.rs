@@ -85,6 +85,8 @@ pub struct MapState {
 #[derive(Clone, Debug, Default)]
 pub struct Maps {
     maps: Vec<MapState>,
+    /// Values of deleted hash entries, unmapped when the run ends.
+    pub(crate) retired: Vec<RegionId>,
 }
 
 impl Maps {
@@ -190,6 +192,12 @@ fn update(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
             (None, BPF_EXIST) => return Ok((-ENOENT) as u64),
             (Some(&id), _) => id,
             (None, _) if h.len() >= def.max_entries as usize => return Ok((-E2BIG) as u64),
+            (None, _) if vm.memory.mapped() + 1 >= super::memory::MAX_REGIONS => {
+                return Err(HelperError::Invalid(format!(
+                    "the interpreter holds at most {} map values and contexts",
+                    super::memory::MAX_REGIONS - 1
+                )))
+            }
             (None, _) => {
                 let id = vm.memory.map(RegionKind::MapValue { map: i }, vec![0; value.len()], true);
                 h.insert(key, id);
@@ -206,13 +214,15 @@ fn delete(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let (i, def) = map_arg(ctx, a[0])?;
     let key = ctx.vm.memory.read_bytes(a[1], def.key_size)?.to_vec();
     Ok(match &mut ctx.vm.maps.maps[i].store {
-        Store::Hash(h) => {
-            if h.remove(&key).is_some() {
+        Store::Hash(h) => match h.remove(&key) {
+            Some(region) => {
+                // Like the kernel's RCU-deferred free: pointers to the value stay valid until
+                // the run ends; `Vm::run` unmaps retired values before the next run.
+                ctx.vm.maps.retired.push(region);
                 0
-            } else {
-                (-ENOENT) as u64
             }
-        }
+            None => (-ENOENT) as u64,
+        },
         _ => (-EINVAL) as u64,
     })
 }

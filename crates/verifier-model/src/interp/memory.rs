@@ -9,6 +9,8 @@ use thiserror::Error;
 
 /// Tag in the high 16 bits of every data pointer.
 pub const REGION_BASE: u64 = 0xffff_0000_0000_0000;
+/// How many regions can be mapped at once (the id is 16 bits of the address).
+pub const MAX_REGIONS: usize = 1 << 16;
 
 /// Identifies one region of a [`Memory`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -90,6 +92,8 @@ pub enum MemError {
 #[derive(Clone, Debug, Default)]
 pub struct Memory {
     regions: Vec<Region>,
+    /// Unmapped ids, reused by [`Memory::map`].
+    free: Vec<RegionId>,
 }
 
 impl Memory {
@@ -98,11 +102,34 @@ impl Memory {
         Memory::default()
     }
 
-    /// Maps a region and returns its id. At most 65535 regions.
+    /// Maps a region and returns its id, reusing an unmapped id if there is one. At most
+    /// [`MAX_REGIONS`] regions are mapped at once: callers bound what they map (the loader caps
+    /// map sizes, contexts are rebuilt in place).
     pub fn map(&mut self, kind: RegionKind, bytes: Vec<u8>, writable: bool) -> RegionId {
-        let id = RegionId(u16::try_from(self.regions.len()).expect("fewer than 65536 regions are mapped"));
-        self.regions.push(Region { kind, bytes, writable });
+        let region = Region { kind, bytes, writable };
+        if let Some(id) = self.free.pop() {
+            self.regions[usize::from(id.0)] = region;
+            return id;
+        }
+        let id = RegionId(u16::try_from(self.regions.len()).expect("callers map fewer than MAX_REGIONS regions"));
+        self.regions.push(region);
         id
+    }
+
+    /// Unmaps a region: its addresses fault from now on until the id is reused.
+    pub fn unmap(&mut self, id: RegionId) {
+        if self.free.contains(&id) {
+            return;
+        }
+        if let Some(r) = self.regions.get_mut(usize::from(id.0)) {
+            *r = Region { kind: RegionKind::Plain, bytes: Vec::new(), writable: false };
+            self.free.push(id);
+        }
+    }
+
+    /// Regions mapped now.
+    pub fn mapped(&self) -> usize {
+        self.regions.len() - self.free.len()
     }
 
     /// The address of byte `offset` of region `id`.

@@ -29,6 +29,7 @@ pub use maps::{MapDef, MapKind, Maps};
 pub use memory::{Field, Layout, LayoutError, MemError, Memory, Region, RegionId, RegionKind};
 pub use skb::{SkbCtx, SkbSetup};
 
+
 /// Bytes of stack per call frame.
 pub const STACK_SIZE: usize = 512;
 /// Maximum call depth (main program included), as the kernel's `MAX_CALL_FRAMES`.
@@ -109,12 +110,6 @@ pub enum InterpError {
         /// The budget.
         budget: u64,
     },
-    /// A tail call from inside a bpf-to-bpf call (not modelled).
-    #[error("slot {slot}: tail call from a subprogram frame is not modelled")]
-    TailCallInSubprogram {
-        /// The call's slot.
-        slot: Slot,
-    },
     /// A store to a read-only context field (an `xdp_md` field, or `data`/`data_end`/
     /// `data_meta` of `__sk_buff`); the kernel rejects these.
     #[error("slot {slot}: store to read-only context field at offset {offset}")]
@@ -193,6 +188,27 @@ pub enum InterpError {
     },
 }
 
+impl InterpError {
+    /// The slot of the instruction that stopped the run.
+    pub fn slot(&self) -> Slot {
+        match self {
+            InterpError::Memory { slot, .. }
+            | InterpError::BadJump { slot, .. }
+            | InterpError::FellOffEnd { slot }
+            | InterpError::BudgetExceeded { slot, .. }
+            | InterpError::ContextWrite { slot, .. }
+            | InterpError::CallDepth { slot }
+            | InterpError::UnknownHelper { slot, .. }
+            | InterpError::UnknownKfunc { slot, .. }
+            | InterpError::Helper { slot, .. }
+            | InterpError::Unresolved { slot, .. }
+            | InterpError::NoPacket { slot }
+            | InterpError::FramePointerArithmetic { slot, .. }
+            | InterpError::FramePointerWrite { slot } => *slot,
+        }
+    }
+}
+
 /// The result of a run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Outcome {
@@ -207,6 +223,20 @@ struct Frame {
     saved: [u64; 4],
     stack_top: u64,
     may_goto_left: u64,
+    /// The program (and its id) to return into: a tail call from a subprogram replaces the
+    /// program of the frame it runs in, and its `exit` returns into the caller's program.
+    caller: Option<(Rc<Program>, u32)>,
+}
+
+/// One executed instruction in a trace ([`Vm::trace`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TraceStep {
+    /// Id of the program it belongs to (0 = the main program; see [`Vm::add_program`]).
+    pub program: u32,
+    /// Its slot in that program.
+    pub slot: Slot,
+    /// Registers whose value it changed, with the new values.
+    pub changed: Vec<(Reg, u64)>,
 }
 
 /// The interpreter: a program, its memory, helpers and the environment for `ld_imm64`.
@@ -230,8 +260,12 @@ pub struct Vm {
     pub packet: Option<(RegionId, usize, usize)>,
     /// Instruction budget of one run, shared with the callbacks it runs.
     pub budget: u64,
+    /// When `Some`, every executed instruction is appended (see [`TraceStep`]).
+    pub trace: Option<Vec<TraceStep>>,
     executed: u64,
     stacks: Vec<RegionId>,
+    current: u32,
+    stopped_in: u32,
 }
 
 enum Flow {
@@ -255,8 +289,11 @@ impl Vm {
             ld_imm64_env: HashMap::new(),
             packet: None,
             budget: DEFAULT_BUDGET,
+            trace: None,
             executed: 0,
             stacks: Vec::new(),
+            current: 0,
+            stopped_in: 0,
         }
     }
 
@@ -274,6 +311,7 @@ impl Vm {
 
     /// Builds an XDP context (frame, `veth_xdp_buff`) and returns R1's value for [`Vm::run`].
     pub fn setup_xdp(&mut self, setup: &XdpSetup) -> u64 {
+        self.drop_contexts();
         let (x, r1) = XdpCtx::build(&mut self.memory, setup);
         self.xdp = Some(x);
         r1
@@ -282,10 +320,24 @@ impl Vm {
     /// Builds a TC context (`__sk_buff` and packet, also used by `LD_ABS`/`LD_IND`) and returns
     /// R1's value for [`Vm::run`].
     pub fn setup_skb(&mut self, setup: &SkbSetup) -> Result<u64, LayoutError> {
+        self.drop_contexts();
         let (s, r1) = SkbCtx::build(&mut self.memory, setup)?;
         self.skb = Some(s);
         self.packet = Some((s.packet, s.data, s.data_end));
         Ok(r1)
+    }
+
+    /// Unmaps the regions of the previous context, so that repeated runs do not grow memory.
+    fn drop_contexts(&mut self) {
+        if let Some(x) = self.xdp.take() {
+            self.memory.unmap(x.buff);
+            self.memory.unmap(x.frame);
+        }
+        if let Some(s) = self.skb.take() {
+            self.memory.unmap(s.ctx);
+            self.memory.unmap(s.packet);
+            self.packet = None;
+        }
     }
 
     fn load(&self, slot: Slot, addr: u64, size: u32) -> Result<u64, InterpError> {
@@ -343,7 +395,27 @@ impl Vm {
         let mut regs = [0u64; 11];
         regs[1..6].copy_from_slice(&args);
         self.executed = 0;
-        self.run_at(0, regs, 0)
+        for region in std::mem::take(&mut self.maps.retired) {
+            self.memory.unmap(region);
+        }
+        self.program = self.programs[0].clone();
+        self.current = 0;
+        let r = self.run_at(0, regs, 0);
+        self.stopped_in = self.current;
+        self.program = self.programs[0].clone();
+        self.current = 0;
+        r
+    }
+
+    /// The id of the program that was running when the last [`Vm::run`] stopped: 0 after a
+    /// normal exit, the faulting program's id after an error (a tail call may have switched).
+    pub fn stopped_in(&self) -> u32 {
+        self.stopped_in
+    }
+
+    /// The program with id `id` (0 = main).
+    pub fn program_by_id(&self, id: u32) -> Option<&Program> {
+        self.programs.get(id as usize).map(|p| &**p)
     }
 
     /// Runs the subprogram starting at op index `start` (for callbacks and calls from helpers).
@@ -359,11 +431,16 @@ impl Vm {
         }
         let top = self.stack_for(base_depth);
         regs[10] = top;
-        let mut frames =
-            vec![Frame { ret: usize::MAX, saved: [0; 4], stack_top: top, may_goto_left: BPF_MAX_LOOPS }];
+        let mut frames = vec![Frame {
+            ret: usize::MAX,
+            saved: [0; 4],
+            stack_top: top,
+            may_goto_left: BPF_MAX_LOOPS,
+            caller: None,
+        }];
         let mut pc = start;
         let mut tail_calls = 0u32;
-        let entry_program = self.program.clone();
+        let (entry_program, entry_id) = (self.program.clone(), self.current);
         loop {
             let Some(&(slot, op)) = self.program.ops.get(pc) else {
                 let slot = self.program.ops.last().map_or(Slot(0), |o| o.0);
@@ -373,6 +450,7 @@ impl Vm {
                 return Err(InterpError::BudgetExceeded { slot, budget: self.budget });
             }
             self.executed += 1;
+            let before = self.trace.is_some().then_some((regs, self.current));
             let flow = match op {
                 Op::Call(CallTarget::Local(rel)) => {
                     let target = self.program.target(slot, i64::from(rel))?;
@@ -395,16 +473,15 @@ impl Vm {
                 }
                 Op::Call(CallTarget::Helper(maps::BPF_FUNC_TAIL_CALL)) => {
                     // bpf_tail_call(ctx, prog_array, index): on success the target program runs
-                    // in this frame from its first instruction with R1 unchanged; on failure
-                    // execution continues after the call (R0 is left as it was).
-                    if frames.len() > 1 {
-                        return Err(InterpError::TailCallInSubprogram { slot });
-                    }
+                    // in this frame from its first instruction with R1 unchanged (from a
+                    // subprogram, its exit returns to the subprogram's caller, as the JITs do);
+                    // on failure execution continues after the call (R0 is left as it was).
                     let target = self.maps.prog_at(regs[2], regs[3] as u32);
-                    match target.and_then(|id| self.programs.get(id as usize)) {
-                        Some(p) if tail_calls < MAX_TAIL_CALL_CNT => {
+                    match target.and_then(|id| self.programs.get(id as usize).map(|p| (id, p.clone()))) {
+                        Some((id, p)) if tail_calls < MAX_TAIL_CALL_CNT => {
                             tail_calls += 1;
-                            self.program = p.clone();
+                            self.program = p;
+                            self.current = id;
                             Flow::Jump(0)
                         }
                         _ => Flow::Next,
@@ -421,11 +498,17 @@ impl Vm {
                 Op::Exit => {
                     let frame = frames.pop().expect("the frame stack is never empty while running");
                     if frames.is_empty() {
+                        self.record(before, slot, &regs);
                         self.program = entry_program;
+                        self.current = entry_id;
                         return Ok(Outcome { r0: regs[0], insns: self.executed });
                     }
                     regs[6..10].copy_from_slice(&frame.saved);
                     regs[10] = frames.last().expect("checked non-empty").stack_top;
+                    if let Some((program, id)) = frame.caller {
+                        self.program = program;
+                        self.current = id;
+                    }
                     Flow::Jump(frame.ret + 1)
                 }
                 Op::MayGoto { off } => {
@@ -439,15 +522,27 @@ impl Vm {
                 }
                 _ => self.step(slot, op, &mut regs)?,
             };
+            self.record(before, slot, &regs);
             pc = match flow {
                 Flow::Next => pc + 1,
                 Flow::Jump(t) => t,
                 Flow::Exit(r0) => {
                     self.program = entry_program;
+                    self.current = entry_id;
                     return Ok(Outcome { r0, insns: self.executed });
                 }
             };
         }
+    }
+
+    /// Appends a trace step when tracing (`before` is `Some`).
+    fn record(&mut self, before: Option<([u64; 11], u32)>, slot: Slot, regs: &[u64; 11]) {
+        let (Some((old, program)), Some(trace)) = (before, self.trace.as_mut()) else { return };
+        let changed = (0..11u8)
+            .filter(|&r| old[usize::from(r)] != regs[usize::from(r)])
+            .filter_map(|r| Reg::new(r).map(|reg| (reg, regs[usize::from(r)])))
+            .collect();
+        trace.push(TraceStep { program, slot, changed });
     }
 
     fn push_frame(
@@ -465,7 +560,8 @@ impl Vm {
         let mut saved = [0u64; 4];
         saved.copy_from_slice(&regs[6..10]);
         let top = self.stack_for(depth);
-        frames.push(Frame { ret: pc, saved, stack_top: top, may_goto_left: BPF_MAX_LOOPS });
+        let caller = Some((self.program.clone(), self.current));
+        frames.push(Frame { ret: pc, saved, stack_top: top, may_goto_left: BPF_MAX_LOOPS, caller });
         regs[10] = top;
         Ok(())
     }

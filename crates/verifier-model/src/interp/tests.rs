@@ -518,6 +518,42 @@ fn tail_calls_replace_the_program_and_fall_through_when_empty() {
 }
 
 #[test]
+fn a_tail_call_from_a_subprogram_returns_to_the_subprogram_caller() {
+    // main: r6 = 5; call sub; r0 += r6; exit. sub: r6 = 100; tail call slot 0; r0 = 99; exit.
+    let main = [
+        mov64_imm(R6, 5),
+        call_rel(2),
+        alu64_reg(AluOp::Add, R0, R6),
+        exit(),
+        mov64_imm(R6, 100),
+        ld_map_fd(R2, 1),
+        mov64_imm(R3, 0),
+        call_helper(maps::BPF_FUNC_TAIL_CALL),
+        mov64_imm(R0, 99),
+        exit(),
+    ];
+    let (mut v, h) =
+        map_vm(&main, MapDef { kind: MapKind::ProgArray, key_size: 4, value_size: 4, max_entries: 1 });
+    // Empty slot: the subprogram goes on and returns 99; R6 is restored to 5.
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(104));
+    let target = Program::new(&encode_all(&[mov64_imm(Reg::R6, 1), mov64_imm(R0, 7), exit()])).expect("valid");
+    let id = v.add_program(target);
+    assert!(v.maps.set_prog(h, 0, Some(id)));
+    // The target's exit returns to main after the call, with main's R6.
+    assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(12));
+    // The trace says which program each step belongs to and what it changed.
+    v.trace = Some(Vec::new());
+    v.run([0; 5]).expect("runs");
+    let trace = v.trace.take().expect("tracing");
+    let steps: Vec<(u32, u32)> = trace.iter().map(|t| (t.program, t.slot.0)).collect();
+    assert_eq!(steps, [(0, 0), (0, 1), (0, 4), (0, 5), (0, 7), (0, 8), (id, 0), (id, 1), (id, 2), (0, 2), (0, 3)]);
+    assert_eq!(trace[0].changed, [(R6, 5)]);
+    assert_eq!(trace[8].changed.first(), Some(&(R6, 5)), "returning restores R6");
+    assert!(trace[8].changed.iter().any(|&(r, _)| r == FP), "and the caller's frame pointer");
+    assert_eq!(trace[9].changed, [(R0, 12)]);
+}
+
+#[test]
 fn tc_program_reads_sk_buff_fields_and_packet() {
     // r0 = skb->mark + skb->len + first packet byte (bounds-checked) + ld_abs byte 1
     let ops = [

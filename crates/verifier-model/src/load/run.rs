@@ -1,0 +1,91 @@
+//! Running a loaded program on one frame the way `BPF_PROG_TEST_RUN` does: the context its
+//! program type gets, and the output frame and metadata it leaves.
+//!
+//! - XDP: the frame starts at `data` with 256 bytes of headroom; the output is `data ..
+//!   data_end` and the metadata `data_meta .. data`.
+//! - TC (`SCHED_CLS`): an `__sk_buff` whose `data` is the Ethernet header, `protocol` the
+//!   frame's ethertype (network order), metadata before `data`.
+//! - Socket filter: as the kernel's `bpf_prog_test_run_skb` for a non-L2 program type, `data`
+//!   starts after the 14-byte Ethernet header; the header is pushed back for the output.
+
+use thiserror::Error;
+
+use super::ProgType;
+use crate::interp::{InterpError, LayoutError, MemError, SkbSetup, Vm, XdpSetup};
+
+const ETH_HLEN: usize = 14;
+
+/// What one run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PacketRun {
+    /// R0 at exit.
+    pub r0: u64,
+    /// Instructions executed.
+    pub insns: u64,
+    /// The output frame.
+    pub packet: Vec<u8>,
+    /// The metadata area in front of it.
+    pub meta: Vec<u8>,
+}
+
+/// Why a packet run did not produce a result.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The program faulted.
+    #[error(transparent)]
+    Fault(#[from] InterpError),
+    /// The program type has no packet context here.
+    #[error("programs of this type ({0:?}) do not run on packets; xdp, tc and socket programs do")]
+    NotPacketProgram(ProgType),
+    /// The frame is too short for the context (socket filters need an Ethernet header).
+    #[error("the frame has {len} bytes; a socket filter needs at least the {ETH_HLEN}-byte Ethernet header")]
+    ShortFrame {
+        /// Frame length.
+        len: usize,
+    },
+    /// Building the context failed.
+    #[error("building the context: {0}")]
+    Context(#[from] LayoutError),
+    /// Reading the output failed (the program left the pointers invalid).
+    #[error("reading the output frame: {0}")]
+    Output(#[from] MemError),
+}
+
+/// The ethertype in network order as `__sk_buff.protocol` reads it.
+fn protocol(frame: &[u8]) -> u64 {
+    frame.get(12..14).map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])))
+}
+
+/// Builds the context for `ty` around `frame` (with `meta` in front for TC), runs the VM's
+/// program once and collects the output.
+pub fn run_packet(vm: &mut Vm, ty: ProgType, frame: &[u8], meta: &[u8]) -> Result<PacketRun, RunError> {
+    match ty {
+        ProgType::Xdp => {
+            let r1 = vm.setup_xdp(&XdpSetup::new(frame.to_vec()));
+            let out = vm.run([r1, 0, 0, 0, 0])?;
+            let x = vm.xdp.expect("setup_xdp built the context");
+            let (meta, packet) = x.output(&vm.memory)?;
+            Ok(PacketRun { r0: out.r0, insns: out.insns, packet, meta })
+        }
+        ProgType::SchedCls | ProgType::SocketFilter => {
+            let l2 = ty == ProgType::SchedCls;
+            if !l2 && frame.len() < ETH_HLEN {
+                return Err(RunError::ShortFrame { len: frame.len() });
+            }
+            let packet = if l2 { frame.to_vec() } else { frame[ETH_HLEN..].to_vec() };
+            let setup = SkbSetup {
+                packet,
+                meta: if l2 { meta.to_vec() } else { Vec::new() },
+                fields: vec![("protocol", protocol(frame)), ("ifindex", 1), ("ingress_ifindex", 1)],
+            };
+            let r1 = vm.setup_skb(&setup)?;
+            let out = vm.run([r1, 0, 0, 0, 0])?;
+            let s = vm.skb.expect("setup_skb built the context");
+            let mut packet = if l2 { Vec::new() } else { frame[..ETH_HLEN].to_vec() };
+            packet.extend_from_slice(s.packet(&vm.memory)?);
+            let meta = vm.memory.read_bytes(crate::interp::Memory::addr(s.packet, 0), s.data as u32)?.to_vec();
+            Ok(PacketRun { r0: out.r0, insns: out.insns, packet, meta })
+        }
+        ProgType::Other => Err(RunError::NotPacketProgram(ty)),
+    }
+}
