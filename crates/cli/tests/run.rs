@@ -32,7 +32,8 @@ fn runs_a_program_with_a_subprogram_and_a_map() {
 #[test]
 fn trace_shows_each_step_and_the_function_it_is_in() {
     let obj = testdata("xdp_parse.v3.o");
-    let out = bpfpatch(&["run", obj.to_str().expect("utf-8"), "--prog", "xdp_pass", "--trace", "--repeat", "3"]);
+    let out =
+        bpfpatch(&["run", obj.to_str().expect("utf-8"), "--prog", "xdp_pass", "--trace", "--repeat", "3"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();

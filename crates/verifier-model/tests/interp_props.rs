@@ -12,7 +12,11 @@ use proptest::prelude::*;
 /// byte is drawn from the opcodes that exist.
 fn slot() -> impl Strategy<Value = Insn> {
     let codes: Vec<u8> = (0..=255u8)
-        .filter(|&c| (0..16).any(|src| Op::decode(&[Insn::new(c, 1, src, 0, 0), Insn::default()], bpf_patch::Slot(0)).is_ok()))
+        .filter(|&c| {
+            (0..16).any(|src| {
+                Op::decode(&[Insn::new(c, 1, src, 0, 0), Insn::default()], bpf_patch::Slot(0)).is_ok()
+            })
+        })
         .collect();
     (prop::sample::select(codes), 0u8..11, 0u8..11, -8i16..8, prop_oneof![-64i32..64, any::<i32>()])
         .prop_map(|(code, dst, src, off, imm)| Insn::new(code, dst, src, off, imm))

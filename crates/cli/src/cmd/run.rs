@@ -19,7 +19,8 @@ use crate::Status;
 
 /// A 60-byte Ethernet + IPv4 + UDP frame (10.0.0.1:1234 → 10.0.0.2:5678, 18-byte payload),
 /// used when no `--packet` is given.
-pub const DEFAULT_FRAME: &str = "02000000000202000000000108004500002e00010000401166bc0a0000010a00000204d2162e001a0000\
+pub const DEFAULT_FRAME: &str =
+    "02000000000202000000000108004500002e00010000401166bc0a0000010a00000204d2162e001a0000\
                                  000102030405060708090a0b0c0d0e0f1011";
 
 /// Arguments of `bpfpatch run`.
@@ -52,8 +53,8 @@ pub struct Args {
     /// Print each executed instruction with the registers it changed (of the last run).
     #[arg(long)]
     pub trace: bool,
-    /// Value of a `__kconfig` extern, `NAME=VALUE` (repeatable); `LINUX_KERNEL_VERSION`
-    /// defaults to the running kernel's, other externs to 0.
+    /// Value of a `__kconfig` extern, `NAME=VALUE` (repeatable); the default is the running
+    /// kernel's (`LINUX_KERNEL_VERSION`, its config), 0 when unknown.
     #[arg(long, value_parser = parse_kconfig)]
     pub kconfig: Vec<(String, u64)>,
     /// Print one JSON object instead of text.
@@ -69,14 +70,6 @@ fn parse_kconfig(s: &str) -> Result<(String, u64), String> {
     }
     .map_err(|e| format!("{name}: {e}"))?;
     Ok((name.to_owned(), value))
-}
-
-/// `KERNEL_VERSION(a, b, c)` of the running kernel, as libbpf computes `LINUX_KERNEL_VERSION`.
-fn running_kernel_version() -> Option<u64> {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-    let mut parts = release.trim().split(['.', '-', '+']).map(|p| p.parse::<u64>().ok());
-    let (a, b, c) = (parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0));
-    Some((a << 16) | (b << 8) | c.min(255))
 }
 
 fn parse_hex(what: &str, s: &str) -> anyhow::Result<Vec<u8>> {
@@ -123,7 +116,13 @@ pub fn return_name(ty: ProgType, r0: u64) -> Option<&'static str> {
 }
 
 /// Renders a trace: one line per step, a `; function` header where the function changes.
-fn render_trace(image: &ObjectImage, obj: &BpfObject, main: &str, vm: &Vm, trace: &[TraceStep]) -> Vec<String> {
+fn render_trace(
+    image: &ObjectImage,
+    obj: &BpfObject,
+    main: &str,
+    vm: &Vm,
+    trace: &[TraceStep],
+) -> Vec<String> {
     let names = image.program_ids(main);
     let mut lines = Vec::with_capacity(trace.len());
     let mut last_function = None;
@@ -153,10 +152,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let file = args.input.display().to_string();
     let bytes = super::read_bytes(&args.input)?;
     let obj = BpfObject::parse(&bytes).with_context(|| file.clone())?;
-    let mut options = LoadOptions::default();
-    if let Some(v) = running_kernel_version() {
-        options.kconfig.insert("LINUX_KERNEL_VERSION".into(), v);
-    }
+    let mut options = LoadOptions::for_running_kernel(&obj).with_context(|| file.clone())?;
     options.kconfig.extend(args.kconfig.iter().cloned());
     let image = ObjectImage::new(&obj, &options).with_context(|| file.clone())?;
     let name = match &args.prog {
@@ -181,7 +177,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         (None, None) => parse_hex("default frame", DEFAULT_FRAME)?,
     };
     let meta = args.meta.as_deref().map(|m| parse_hex("--meta", m)).transpose()?.unwrap_or_default();
-    let mut vm = image.vm(&name, Helpers::kernel(args.seed)).with_context(|| format!("{file}: program {name}"))?;
+    let mut vm =
+        image.vm(&name, Helpers::kernel(args.seed)).with_context(|| format!("{file}: program {name}"))?;
     vm.budget = args.budget;
     let started = Instant::now();
     let mut result: Option<PacketRun> = None;
@@ -189,7 +186,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         if args.trace && i + 1 == args.repeat {
             vm.trace = Some(Vec::new());
         }
-        let run = run_packet(&mut vm, ty, &frame, &meta).map_err(|e| fault(&file, &image, &obj, &name, &vm, e))?;
+        let run =
+            run_packet(&mut vm, ty, &frame, &meta).map_err(|e| fault(&file, &image, &obj, &name, &vm, e))?;
         result = Some(run);
     }
     let ns_per_run = started.elapsed().as_nanos() / u128::from(args.repeat);
@@ -231,7 +229,14 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
 }
 
 /// A fault as an error naming the file, the program, its section and the original slot.
-fn fault(file: &str, image: &ObjectImage, obj: &BpfObject, main: &str, vm: &Vm, e: RunError) -> anyhow::Error {
+fn fault(
+    file: &str,
+    image: &ObjectImage,
+    obj: &BpfObject,
+    main: &str,
+    vm: &Vm,
+    e: RunError,
+) -> anyhow::Error {
     let RunError::Fault(f) = &e else { return anyhow::anyhow!("{file}: program {main}: {e}") };
     let names = image.program_ids(main);
     let prog = names.get(vm.stopped_in() as usize).copied().unwrap_or(main);

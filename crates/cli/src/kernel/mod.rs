@@ -222,7 +222,17 @@ impl Loaded {
 
     /// Runs the program once per repetition on `data` with `BPF_PROG_TEST_RUN`.
     pub fn test_run(&self, data: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
-        let prog = self.program().expect("the loaded object holds the program it was loaded for");
+        self.test_run_program(&self.name, data, repeat)
+    }
+
+    /// Runs another loaded program of the same object, as [`Loaded::test_run`].
+    pub fn test_run_program(&self, name: &str, data: &[u8], repeat: u32) -> Result<TestRun, LoadError> {
+        let prog = self.object.progs_mut().find(|p| os(p.name()) == name).ok_or_else(|| {
+            LoadError::NoSuchProgram {
+                name: name.to_owned(),
+                available: self.object.progs().map(|p| os(p.name())).collect::<Vec<_>>().join(", "),
+            }
+        })?;
         // Headroom for programs that grow the packet.
         let mut out = vec![0u8; data.len() + 4096];
         let input = libbpf_rs::ProgramInput {
@@ -251,6 +261,11 @@ impl Loaded {
             what: "XDP attach",
             source,
         })
+    }
+
+    /// The names libbpf gave the object's maps (data sections get `<object prefix>.<section>`).
+    pub fn map_names(&self) -> Vec<String> {
+        self.object.maps().map(|m| os(m.name())).collect()
     }
 
     /// Looks up `key` in the map called `map`.
@@ -311,6 +326,25 @@ pub fn load_one(
     };
     let loaded = result.ok().map(|object| Loaded { object, name: name.to_owned() });
     Ok((load, loaded))
+}
+
+/// Loads the programs `names` of the object together (the others not autoloaded), as libbpf
+/// would for an application: maps created, program arrays filled from `.values`. `None` when
+/// the load failed (use [`load_each`] to learn why). The returned object test-runs any of them
+/// with [`Loaded::test_run_program`].
+pub fn load_set(bytes: &[u8], names: &[String]) -> Result<Option<Loaded>, LoadError> {
+    let _serial = LOAD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut open =
+        ObjectBuilder::default().open_memory(bytes).map_err(|source| LoadError::Open { source })?;
+    for mut prog in open.progs_mut() {
+        let name = os(prog.name());
+        prog.set_autoload(names.contains(&name));
+    }
+    let previous = libbpf_rs::set_print(None);
+    let result = open.load();
+    libbpf_rs::set_print(previous);
+    let first = names.first().cloned().unwrap_or_default();
+    Ok(result.ok().map(|object| Loaded { object, name: first }))
 }
 
 /// True when this process can load BPF programs (root, BPF syscall available). Tests use it to

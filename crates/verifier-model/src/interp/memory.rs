@@ -111,7 +111,8 @@ impl Memory {
             self.regions[usize::from(id.0)] = region;
             return id;
         }
-        let id = RegionId(u16::try_from(self.regions.len()).expect("callers map fewer than MAX_REGIONS regions"));
+        let id =
+            RegionId(u16::try_from(self.regions.len()).expect("callers map fewer than MAX_REGIONS regions"));
         self.regions.push(region);
         id
     }

@@ -29,7 +29,6 @@ pub use maps::{MapDef, MapKind, Maps};
 pub use memory::{Field, Layout, LayoutError, MemError, Memory, Region, RegionId, RegionKind};
 pub use skb::{SkbCtx, SkbSetup};
 
-
 /// Bytes of stack per call frame.
 pub const STACK_SIZE: usize = 512;
 /// Maximum call depth (main program included), as the kernel's `MAX_CALL_FRAMES`.

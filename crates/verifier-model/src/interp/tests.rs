@@ -536,7 +536,8 @@ fn a_tail_call_from_a_subprogram_returns_to_the_subprogram_caller() {
         map_vm(&main, MapDef { kind: MapKind::ProgArray, key_size: 4, value_size: 4, max_entries: 1 });
     // Empty slot: the subprogram goes on and returns 99; R6 is restored to 5.
     assert_eq!(v.run([0; 5]).map(|o| o.r0), Ok(104));
-    let target = Program::new(&encode_all(&[mov64_imm(Reg::R6, 1), mov64_imm(R0, 7), exit()])).expect("valid");
+    let target =
+        Program::new(&encode_all(&[mov64_imm(Reg::R6, 1), mov64_imm(R0, 7), exit()])).expect("valid");
     let id = v.add_program(target);
     assert!(v.maps.set_prog(h, 0, Some(id)));
     // The target's exit returns to main after the call, with main's R6.
@@ -546,7 +547,10 @@ fn a_tail_call_from_a_subprogram_returns_to_the_subprogram_caller() {
     v.run([0; 5]).expect("runs");
     let trace = v.trace.take().expect("tracing");
     let steps: Vec<(u32, u32)> = trace.iter().map(|t| (t.program, t.slot.0)).collect();
-    assert_eq!(steps, [(0, 0), (0, 1), (0, 4), (0, 5), (0, 7), (0, 8), (id, 0), (id, 1), (id, 2), (0, 2), (0, 3)]);
+    assert_eq!(
+        steps,
+        [(0, 0), (0, 1), (0, 4), (0, 5), (0, 7), (0, 8), (id, 0), (id, 1), (id, 2), (0, 2), (0, 3)]
+    );
     assert_eq!(trace[0].changed, [(R6, 5)]);
     assert_eq!(trace[8].changed.first(), Some(&(R6, 5)), "returning restores R6");
     assert!(trace[8].changed.iter().any(|&(r, _)| r == FP), "and the caller's frame pointer");

@@ -134,14 +134,22 @@ impl Linker<'_> {
                     let name = reloc.as_ref().map(|r| r.symbol.clone()).unwrap_or_default();
                     let id = self.kfunc_id(&name);
                     out[pos] = Insn::new(CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, id);
-                } else if is_call || (is_ld && insn.src_reg() == BPF_PSEUDO_FUNC) || kind == Some(RelocKind::FuncAddr) {
+                } else if is_call
+                    || (is_ld && insn.src_reg() == BPF_PSEUDO_FUNC)
+                    || kind == Some(RelocKind::FuncAddr)
+                {
                     // A bpf-to-bpf call or a callback address.
                     let (tsec, tslot) = match &reloc {
                         Some(r) if matches!(r.kind, RelocKind::Call | RelocKind::FuncAddr) => {
                             let tname = r.target_section.as_deref().unwrap_or("");
-                            let tsec = self.obj.sections.iter().position(|c| c.name == tname).ok_or_else(|| {
-                                self.err(sec, Slot(orig as u32), format!("call into unknown section {tname:?}"))
-                            })?;
+                            let tsec =
+                                self.obj.sections.iter().position(|c| c.name == tname).ok_or_else(|| {
+                                    self.err(
+                                        sec,
+                                        Slot(orig as u32),
+                                        format!("call into unknown section {tname:?}"),
+                                    )
+                                })?;
                             let t = if is_call {
                                 (r.symbol_value / 8) as i64 + i64::from(insn.imm) + 1
                             } else {
@@ -150,21 +158,34 @@ impl Linker<'_> {
                             (tsec, t)
                         }
                         Some(r) => {
-                            return Err(self.err(sec, Slot(orig as u32), format!("unexpected {:?} relocation on a call", r.kind)))
+                            return Err(self.err(
+                                sec,
+                                Slot(orig as u32),
+                                format!("unexpected {:?} relocation on a call", r.kind),
+                            ))
                         }
                         None => (sec, orig as i64 + i64::from(insn.imm) + 1),
                     };
                     let callee = usize::try_from(tslot)
                         .ok()
                         .and_then(|t| self.function_at(tsec, t).map(|f| (f, t)))
-                        .ok_or_else(|| self.err(sec, Slot(orig as u32), format!("call target slot {tslot} is not in a function")))?;
+                        .ok_or_else(|| {
+                            self.err(
+                                sec,
+                                Slot(orig as u32),
+                                format!("call target slot {tslot} is not in a function"),
+                            )
+                        })?;
                     let (cf, t) = callee;
                     let cbase = match placed.get(&cf) {
                         Some(&b) => b,
                         None => {
                             let b = append(cf, &mut out, &mut origin);
                             if out.len() > MAX_LINKED_SLOTS {
-                                return Err(LoadError::TooLarge { program: p.name.clone(), slots: out.len() });
+                                return Err(LoadError::TooLarge {
+                                    program: p.name.clone(),
+                                    slots: out.len(),
+                                });
                             }
                             placed.insert(cf, b);
                             queue.push(cf);
@@ -230,7 +251,8 @@ impl Linker<'_> {
             }
             RelocKind::ExternVar if self.kconfig.contains(&r.symbol) => {
                 let i = self.kconfig.iter().position(|k| *k == r.symbol).unwrap_or(0);
-                let m = self.data_map(".kconfig").ok_or_else(|| self.err(sec, slot, "no .kconfig map".into()))?;
+                let m =
+                    self.data_map(".kconfig").ok_or_else(|| self.err(sec, slot, "no .kconfig map".into()))?;
                 out[pos].set_src_reg(BPF_PSEUDO_MAP_VALUE);
                 out[pos].imm = m as i32;
                 out[pos + 1].imm = (8 * i) as i32;
@@ -242,7 +264,9 @@ impl Linker<'_> {
                     format!("extern variable {} (__ksym) is not modelled by the interpreter", r.symbol),
                 ))
             }
-            RelocKind::Other(t) => return Err(self.err(sec, slot, format!("relocation type {t} on ld_imm64"))),
+            RelocKind::Other(t) => {
+                return Err(self.err(sec, slot, format!("relocation type {t} on ld_imm64")))
+            }
             RelocKind::Call | RelocKind::Kfunc | RelocKind::FuncAddr => {
                 return Err(self.err(sec, slot, format!("{:?} relocation on ld_imm64", r.kind)))
             }

@@ -85,7 +85,10 @@ pub fn read_maps(obj: &BpfObject, btf: Option<&Btf>) -> Result<Vec<MapSpec>, Loa
         if sec.size > MAX_VALUE_SIZE {
             return Err(LoadError::Malformed {
                 section: sec.name.clone(),
-                message: format!("{} bytes of global data (the interpreter maps at most {MAX_VALUE_SIZE})", sec.size),
+                message: format!(
+                    "{} bytes of global data (the interpreter maps at most {MAX_VALUE_SIZE})",
+                    sec.size
+                ),
             });
         }
         let mut init = sec.bytes.clone();
@@ -250,7 +253,9 @@ fn btf_maps(obj: &BpfObject, btf: &Btf, si: usize, sec: &DataSection) -> Result<
             let mname = btf.resolve_name(m).map_err(|e| bad(e.to_string()))?;
             let mt = m.get_type_id().and_then(|id| resolve(btf, id));
             let field = |f: fn(&Btf, Type) -> Option<u32>| {
-                mt.clone().and_then(|t| f(btf, t)).ok_or_else(|| bad(format!("map {name}: bad member {mname}")))
+                mt.clone()
+                    .and_then(|t| f(btf, t))
+                    .ok_or_else(|| bad(format!("map {name}: bad member {mname}")))
             };
             match mname.as_str() {
                 "type" => map_type = Some(field(uint_member)?),

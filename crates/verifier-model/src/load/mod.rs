@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod host;
 pub mod link;
 pub mod maps;
 pub mod run;
@@ -71,7 +72,9 @@ pub enum LoadError {
         message: String,
     },
     /// CO-RE relocations that need a target BTF.
-    #[error("section {section}, slot {slot}: CO-RE relocation ({access}) needs the target kernel's BTF (--btf)")]
+    #[error(
+        "section {section}, slot {slot}: CO-RE relocation ({access}) needs the target kernel's BTF (--btf)"
+    )]
     CoReNeedsBtf {
         /// Section name.
         section: String,
@@ -144,6 +147,14 @@ pub struct LoadOptions {
     pub kconfig: BTreeMap<String, u64>,
 }
 
+impl LoadOptions {
+    /// Options for loading `obj` as libbpf would on this machine: `__kconfig` values of the
+    /// running kernel ([`host::running_kconfig`]).
+    pub fn for_running_kernel(_obj: &BpfObject) -> Result<LoadOptions, LoadError> {
+        Ok(LoadOptions { sections: None, kconfig: host::running_kconfig() })
+    }
+}
+
 /// An object ready to run: its maps, its linked entry programs and the kfunc table.
 #[derive(Debug)]
 pub struct ObjectImage {
@@ -160,7 +171,8 @@ pub struct ObjectImage {
 impl ObjectImage {
     /// Reads the maps and links every entry program.
     pub fn new(obj: &BpfObject, options: &LoadOptions) -> Result<ObjectImage, LoadError> {
-        let btf = obj.btf().map_err(|e| LoadError::Malformed { section: ".BTF".into(), message: e.to_string() })?;
+        let btf =
+            obj.btf().map_err(|e| LoadError::Malformed { section: ".BTF".into(), message: e.to_string() })?;
         let mut maps = maps::read_maps(obj, btf.as_ref())?;
         let kconfig = btf.as_ref().map(maps::kconfig_externs).unwrap_or_default();
         if !kconfig.is_empty() {
@@ -178,7 +190,8 @@ impl ObjectImage {
         let info = if core_checked {
             Default::default()
         } else {
-            obj.ext_info().map_err(|e| LoadError::Malformed { section: ".BTF.ext".into(), message: e.to_string() })?
+            obj.ext_info()
+                .map_err(|e| LoadError::Malformed { section: ".BTF.ext".into(), message: e.to_string() })?
         };
         let mut linker =
             link::Linker { obj, sections: &sections, maps: &maps, kconfig: &kconfig, kfuncs: Vec::new() };
@@ -186,7 +199,8 @@ impl ObjectImage {
         for (i, p) in obj.programs.iter().enumerate().filter(|(_, p)| p.entry) {
             let linked = linker.link(i).and_then(|l| {
                 check_core(obj, &info, &l)?;
-                Program::new(&l.insns).map_err(|source| LoadError::Decode { program: l.name.clone(), source })?;
+                Program::new(&l.insns)
+                    .map_err(|source| LoadError::Decode { program: l.name.clone(), source })?;
                 Ok(l)
             });
             match linked {
@@ -222,7 +236,8 @@ impl ObjectImage {
         if let Some(e) = self.failed.get(name) {
             return Err(LoadError::Malformed { section: name.to_owned(), message: e.to_string() });
         }
-        let available = self.programs.keys().chain(self.failed.keys()).cloned().collect::<Vec<_>>().join(", ");
+        let available =
+            self.programs.keys().chain(self.failed.keys()).cloned().collect::<Vec<_>>().join(", ");
         Err(LoadError::NoProgram { name: name.to_owned(), available })
     }
 
@@ -269,14 +284,14 @@ impl ObjectImage {
             let imm = i32::try_from(i).unwrap_or(i32::MAX);
             vm.ld_imm64_env.insert((LdImm64Src::MapFd, imm), handle);
             if let Some(init) = &m.init {
-                let value = vm.maps.lookup(handle, &0u32.to_le_bytes()).ok_or_else(|| LoadError::Malformed {
-                    section: m.name.clone(),
-                    message: "data map has no entry 0".into(),
-                })?;
-                vm.memory.write_bytes(value, init).map_err(|e| LoadError::Malformed {
-                    section: m.name.clone(),
-                    message: e.to_string(),
-                })?;
+                let value =
+                    vm.maps.lookup(handle, &0u32.to_le_bytes()).ok_or_else(|| LoadError::Malformed {
+                        section: m.name.clone(),
+                        message: "data map has no entry 0".into(),
+                    })?;
+                vm.memory
+                    .write_bytes(value, init)
+                    .map_err(|e| LoadError::Malformed { section: m.name.clone(), message: e.to_string() })?;
                 if m.read_only {
                     if let Ok((region, _)) = vm.memory.resolve(value, 1) {
                         if let Some(r) = vm.memory.region_mut(region) {

@@ -83,7 +83,8 @@ pub fn run_packet(vm: &mut Vm, ty: ProgType, frame: &[u8], meta: &[u8]) -> Resul
             let s = vm.skb.expect("setup_skb built the context");
             let mut packet = if l2 { Vec::new() } else { frame[..ETH_HLEN].to_vec() };
             packet.extend_from_slice(s.packet(&vm.memory)?);
-            let meta = vm.memory.read_bytes(crate::interp::Memory::addr(s.packet, 0), s.data as u32)?.to_vec();
+            let meta =
+                vm.memory.read_bytes(crate::interp::Memory::addr(s.packet, 0), s.data as u32)?.to_vec();
             Ok(PacketRun { r0: out.r0, insns: out.insns, packet, meta })
         }
         ProgType::Other => Err(RunError::NotPacketProgram(ty)),
