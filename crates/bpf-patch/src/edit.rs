@@ -19,7 +19,7 @@ mod field;
 #[doc(hidden)]
 pub mod reference;
 
-use field::holds_position;
+use field::{field_of, holds_position};
 pub use field::{position_field, PositionField};
 
 use crate::insn::{Insn, Slot};
@@ -458,8 +458,10 @@ struct Emitter<'a> {
 const CHUNK: usize = 512;
 
 impl Emitter<'_> {
-    /// Copies original slots `[a, b)` and retargets the position-holding ones.
-    fn copy_run(&mut self, a: u32, b: u32) -> Result<(), EditError> {
+    /// Copies original slots `[a, b)` and retargets the position-holding ones. `plain`: no
+    /// edit touches `[a, b)`, so a target inside it keeps its relative offset.
+    fn copy_run(&mut self, a: u32, b: u32, plain: bool) -> Result<(), EditError> {
+        let run = if plain { a..b } else { 0..0 };
         let mut lo = a as usize;
         while lo < b as usize {
             let hi = (lo + CHUNK).min(b as usize);
@@ -480,7 +482,7 @@ impl Emitter<'_> {
                     let k = block * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
                     // Both fit u32: the lengths were checked by plan().
-                    self.retarget((lo + k) as u32, (base + k) as u32)?;
+                    self.retarget((lo + k) as u32, (base + k) as u32, &run)?;
                 }
             }
             lo = hi;
@@ -489,21 +491,23 @@ impl Emitter<'_> {
     }
 
     /// Retargets the kept original instruction now at `out[new]`, originally at `old`.
-    fn retarget(&mut self, old: u32, new: u32) -> Result<(), EditError> {
+    /// `run`: the unedited run being copied; a target inside it moved with the instruction.
+    fn retarget(&mut self, old: u32, new: u32, run: &std::ops::Range<u32>) -> Result<(), EditError> {
         let insn = &mut self.out[new as usize];
-        let field = position_field(insn).expect("holds_position agrees with position_field");
-        if self.fixed.contains(old) {
-            return Ok(());
-        }
+        let field = field_of(insn).expect("holds_position agrees with field_of");
         let at = Slot(old);
         let target = i64::from(old) + field.get(insn) + 1;
         let n = self.insns.len() as u32;
         let t = match u32::try_from(target) {
             Ok(t) if t < n => t,
+            _ if self.fixed.contains(old) => return Ok(()),
             _ => return Err(EditError::TargetOutOfRange { at, field, target, len: n }),
         };
-        if is_second_slot(self.insns, t as usize) {
+        if is_second_slot(self.insns, t as usize) && !self.fixed.contains(old) {
             return Err(EditError::TargetInsideLdImm64 { at, field, target: Slot(t) });
+        }
+        if run.contains(&t) || self.fixed.contains(old) {
+            return Ok(());
         }
         let new_t = self.window.start(self.remap, t);
         if new_t >= self.remap.new_len {
@@ -556,24 +560,24 @@ pub fn apply(insns: &[Insn], edits: &Edits, opts: &ApplyOptions<'_>) -> Result<A
     let mut cursor = 0u32;
     let mut next_edit = 0usize;
     for g in &remap.groups {
-        em.copy_run(cursor, g.old)?;
+        em.copy_run(cursor, g.old, true)?;
         debug_assert_eq!(em.out.len(), g.new_start as usize);
         let mut middle_done = false;
         while next_edit < order.len() && edits.edits[order[next_edit]].at.0 == g.old {
             let e = &edits.edits[order[next_edit]];
             if e.kind.rank() == 2 && !middle_done && g.kept {
                 middle_done = true;
-                em.copy_run(g.old, g.old + g.width)?;
+                em.copy_run(g.old, g.old + g.width, false)?;
             }
             em.out.extend_from_slice(&e.code);
             next_edit += 1;
         }
         if !middle_done && g.kept {
-            em.copy_run(g.old, g.old + g.width)?;
+            em.copy_run(g.old, g.old + g.width, false)?;
         }
         cursor = g.old + g.width;
     }
-    em.copy_run(cursor, old_len)?;
+    em.copy_run(cursor, old_len, true)?;
     let out = em.out;
     debug_assert_eq!(out.len(), new_len as usize);
     Ok(Applied { insns: out, remap })

@@ -55,12 +55,18 @@ pub fn position_field(insn: &Insn) -> Option<PositionField> {
 /// table is built from the same rules and tested equal to [`position_field`] over every opcode.
 #[inline]
 pub(crate) fn holds_position(insn: &Insn) -> bool {
-    HOLDS_POSITION[usize::from(insn.code) | (usize::from(insn.src_reg()) << 8)]
+    field_of(insn).is_some()
+}
+
+/// [`position_field`] by table lookup on (`code`, `src_reg`).
+#[inline]
+pub(crate) fn field_of(insn: &Insn) -> Option<PositionField> {
+    FIELDS[usize::from(insn.code) | (usize::from(insn.src_reg()) << 8)]
 }
 
 /// Indexed by `code | src_reg << 8`.
-static HOLDS_POSITION: [bool; 4096] = {
-    let mut table = [false; 4096];
+static FIELDS: [Option<PositionField>; 4096] = {
+    let mut table = [None; 4096];
     let mut i = 0;
     while i < 4096 {
         let code = (i & 0xff) as u8;
@@ -68,8 +74,25 @@ static HOLDS_POSITION: [bool; 4096] = {
         let class = bpf_class(code);
         let op = bpf_op(code);
         let jump = class == BPF_JMP || class == BPF_JMP32;
-        let adjusted = op != BPF_EXIT && (op != BPF_CALL || src == BPF_PSEUDO_CALL);
-        table[i] = (jump && adjusted) || (code == LD_IMM64 && src == BPF_PSEUDO_FUNC);
+        table[i] = if code == LD_IMM64 {
+            if src == BPF_PSEUDO_FUNC {
+                Some(PositionField::PseudoFuncImm)
+            } else {
+                None
+            }
+        } else if !jump || op == BPF_EXIT {
+            None
+        } else if op == BPF_CALL {
+            if src == BPF_PSEUDO_CALL {
+                Some(PositionField::CallImm)
+            } else {
+                None
+            }
+        } else if code == BPF_JMP32 | BPF_JA {
+            Some(PositionField::GotolImm)
+        } else {
+            Some(PositionField::JumpOff)
+        };
         i += 1;
     }
     table
@@ -178,15 +201,12 @@ mod tests {
     }
 
     #[test]
-    fn holds_position_agrees_with_position_field() {
+    fn the_field_table_agrees_with_position_field() {
         for code in 0..=255u8 {
             for src in 0..16u8 {
                 let insn = Insn::new(code, 0, src, 0, 0);
-                assert_eq!(
-                    holds_position(&insn),
-                    position_field(&insn).is_some(),
-                    "code {code:#04x} src {src}"
-                );
+                assert_eq!(field_of(&insn), position_field(&insn), "code {code:#04x} src {src}");
+                assert_eq!(holds_position(&insn), position_field(&insn).is_some());
             }
         }
     }
