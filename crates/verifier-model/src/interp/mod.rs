@@ -334,6 +334,7 @@ impl Vm {
         }
         if let Some(s) = self.skb.take() {
             self.memory.unmap(s.ctx);
+            self.memory.unmap(s.skb);
             self.memory.unmap(s.packet);
             self.packet = None;
         }
@@ -342,8 +343,10 @@ impl Vm {
     fn load(&self, slot: Slot, addr: u64, size: u32) -> Result<u64, InterpError> {
         if let Some(s) = &self.skb {
             if let Ok((id, off)) = self.memory.resolve(addr, size) {
-                if let (true, Some(v)) = (id == s.ctx, s.uapi_load(off, size)) {
-                    return Ok(v);
+                if id == s.ctx {
+                    if let Some(v) = s.uapi_load(&self.memory, off, size) {
+                        return Self::mem(slot, v);
+                    }
                 }
             }
         }
@@ -360,10 +363,15 @@ impl Vm {
     }
 
     fn store(&mut self, slot: Slot, addr: u64, size: u32, value: u64) -> Result<(), InterpError> {
-        if let Some(s) = &self.skb {
+        if let Some(s) = self.skb {
             if let Ok((id, off)) = self.memory.resolve(addr, size) {
                 if id == s.ctx && SkbCtx::is_pointer_field(off, size) {
                     return Err(InterpError::ContextWrite { slot, offset: off });
+                }
+                if id == s.ctx {
+                    if let Some(r) = s.uapi_store(&mut self.memory, off, size, value) {
+                        return Self::mem(slot, r);
+                    }
                 }
             }
         }

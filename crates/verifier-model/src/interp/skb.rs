@@ -1,9 +1,15 @@
-//! The TC context basics: `struct __sk_buff` as the program sees it. Scalar fields (`len`,
-//! `mark`, `protocol`, `priority`, `ifindex`, `cb[]`, `hash`, ...) are plain bytes of the context
-//! region; the u32 loads of `data` (76), `data_end` (80) and `data_meta` (140) are translated to
-//! pointers into the packet region, as the kernel's ctx rewrite loads `skb->data` and the
-//! computed end. `sk_buff` itself is not modelled here (see [`super::memory::Layout`] for
-//! hand-written kernel structs); LD_ABS/LD_IND read the same packet.
+//! The TC / socket filter context: the program sees `struct __sk_buff`, but, as in the kernel,
+//! the data lives in a `struct sk_buff` and each `__sk_buff` field access is converted into an
+//! access of the kernel object (`bpf_convert_ctx_access` in `net/core/filter.c`): `len` is
+//! `skb->len`, `mark` `skb->mark`, `cb[i]` bytes of `qdisc_skb_cb(skb)->data`, `vlan_present`
+//! `skb->vlan_all != 0`, `data` `skb->data`, `data_end` the end of the linear data, and so on.
+//! Fields this model does not convert read as zero from a plain `__sk_buff` region and are
+//! stored there.
+//!
+//! The packet region is the skb's head buffer: headroom (the metadata at its end), the frame,
+//! then `struct skb_shared_info` at `skb->head + skb->end`, so kernel-style code that follows
+//! `skb->head` and `skb->end` reaches it. `bpf_cast_to_kern_ctx` gives [`SkbCtx::skb`]'s
+//! address. Offsets are [`SkBuffLayout`]'s (this machine's 6.18 by default).
 
 use super::memory::{Layout, MemError, Memory, RegionId, RegionKind};
 
@@ -29,11 +35,110 @@ pub fn sk_buff_uapi_layout() -> Layout {
         .field("data_end", 80, 4)
         .field("napi_id", 84, 4)
         .field("data_meta", 140, 4)
+        .field("tstamp", 152, 8)
+        .field("wire_len", 160, 4)
+        .field("hwtstamp", 184, 8)
 }
 
+/// Where the converted fields live in `struct sk_buff` and `struct skb_shared_info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SkBuffLayout {
+    /// `sizeof(struct sk_buff)`.
+    pub size: u32,
+    /// `dev` (pointer).
+    pub dev: u32,
+    /// `tstamp` (u64).
+    pub tstamp: u32,
+    /// `cb[48]`; `qdisc_skb_cb` lives there: `pkt_len` at +0, `tc_classid` at +6, `data[20]`
+    /// at +8.
+    pub cb: u32,
+    /// `len` (u32).
+    pub len: u32,
+    /// `data_len` (u32).
+    pub data_len: u32,
+    /// `queue_mapping` (u16).
+    pub queue_mapping: u32,
+    /// The byte whose low 3 bits are `pkt_type`.
+    pub pkt_type_byte: u32,
+    /// The byte holding `l4_hash` (bit 1) and `sw_hash` (bit 2).
+    pub hash_flags_byte: u32,
+    /// `tc_index` (u16).
+    pub tc_index: u32,
+    /// `priority` (u32).
+    pub priority: u32,
+    /// `skb_iif` (int).
+    pub skb_iif: u32,
+    /// `hash` (u32).
+    pub hash: u32,
+    /// `vlan_all` (u32) = `vlan_proto` (be16) then `vlan_tci` (u16).
+    pub vlan_all: u32,
+    /// `napi_id` (u32).
+    pub napi_id: u32,
+    /// `mark` (u32).
+    pub mark: u32,
+    /// `protocol` (be16).
+    pub protocol: u32,
+    /// `mac_header` (u16 offset from head).
+    pub mac_header: u32,
+    /// `tail` (u32 offset from head).
+    pub tail: u32,
+    /// `end` (u32 offset from head to `skb_shared_info`).
+    pub end: u32,
+    /// `head` (pointer).
+    pub head: u32,
+    /// `data` (pointer).
+    pub data: u32,
+    /// `sizeof(struct skb_shared_info)`.
+    pub shinfo_size: u32,
+    /// `skb_shared_info.meta_len` (u8).
+    pub shinfo_meta_len: u32,
+    /// `skb_shared_info.hwtstamps` (ktime).
+    pub shinfo_hwtstamps: u32,
+}
+
+impl SkBuffLayout {
+    /// Linux 6.18.44 x86_64 (kernel-notes §B.3, read from `/sys/kernel/btf/vmlinux`).
+    pub const LINUX_6_18: SkBuffLayout = SkBuffLayout {
+        size: 224,
+        dev: 16,
+        tstamp: 32,
+        cb: 40,
+        len: 112,
+        data_len: 116,
+        queue_mapping: 124,
+        pkt_type_byte: 128,
+        hash_flags_byte: 130,
+        tc_index: 132,
+        priority: 140,
+        skb_iif: 144,
+        hash: 148,
+        vlan_all: 152,
+        napi_id: 156,
+        mark: 164,
+        protocol: 176,
+        mac_header: 182,
+        tail: 184,
+        end: 188,
+        head: 192,
+        data: 200,
+        shinfo_size: 320,
+        shinfo_meta_len: 1,
+        shinfo_hwtstamps: 16,
+    };
+}
+
+impl Default for SkBuffLayout {
+    fn default() -> Self {
+        SkBuffLayout::LINUX_6_18
+    }
+}
+
+/// `__sk_buff` offsets.
 const DATA: usize = 76;
 const DATA_END: usize = 80;
 const DATA_META: usize = 140;
+/// Bytes of headroom in front of the metadata (the kernel's `NET_SKB_PAD`).
+const HEADROOM: usize = 64;
 
 /// What the caller gives to build a TC context.
 #[derive(Clone, Debug, Default)]
@@ -42,9 +147,11 @@ pub struct SkbSetup {
     pub packet: Vec<u8>,
     /// Metadata bytes placed just before `data` (`data_meta .. data`).
     pub meta: Vec<u8>,
-    /// Scalar `__sk_buff` fields by name (`mark`, `protocol` in network order, ...); `len` is
-    /// set from the packet unless given.
+    /// `__sk_buff` fields by name (`mark`, `protocol` in network order, `ifindex`, ...),
+    /// stored through the same conversion as a program's stores; `len` is set from the packet.
     pub fields: Vec<(&'static str, u64)>,
+    /// The hardware receive timestamp (`skb_shinfo(skb)->hwtstamps`).
+    pub hwtstamp: u64,
 }
 
 /// A live TC context.
@@ -52,40 +159,180 @@ pub struct SkbSetup {
 pub struct SkbCtx {
     /// The `__sk_buff` region (R1 points at its start).
     pub ctx: RegionId,
-    /// The packet region: metadata then packet.
+    /// The `sk_buff` region.
+    pub skb: RegionId,
+    /// The head buffer: headroom, metadata, packet, `skb_shared_info`.
     pub packet: RegionId,
     /// Offset of `data` in the packet region.
     pub data: usize,
     /// Offset of `data_end` in the packet region.
     pub data_end: usize,
+    /// Metadata length (`data - data_meta`).
+    pub meta_len: usize,
+    /// `ifindex` (`skb->dev->ifindex`; the device is not modelled).
+    pub ifindex: u32,
+    /// The layout in use.
+    pub layout: SkBuffLayout,
 }
 
 /// Why a TC context could not be built.
 pub type SkbError = super::memory::LayoutError;
 
+/// How a `__sk_buff` field maps onto the kernel objects.
+enum Conv {
+    /// A field of `sk_buff` at this offset with this width (loads zero-extend).
+    Skb(u32, u32),
+    /// A computed packet pointer.
+    Pointer,
+    /// `pkt_type`: low 3 bits of a byte.
+    PktType,
+    /// `vlan_present`: `vlan_all != 0`.
+    VlanPresent,
+    /// `ifindex` from the (unmodelled) device.
+    Ifindex,
+    /// `hwtstamp` from `skb_shared_info`.
+    Hwtstamp,
+}
+
 impl SkbCtx {
-    /// Maps the packet and the context; returns the context and R1's value.
+    /// Maps the head buffer, the `sk_buff` and the `__sk_buff`; returns the context and R1's
+    /// value.
     pub fn build(memory: &mut Memory, s: &SkbSetup) -> Result<(SkbCtx, u64), SkbError> {
-        let mut bytes = s.meta.clone();
-        bytes.extend_from_slice(&s.packet);
-        let packet = memory.map(RegionKind::Packet, bytes, true);
-        let mut fields = vec![("len", s.packet.len() as u64)];
-        fields.extend(s.fields.iter().copied());
-        let ctx_bytes = sk_buff_uapi_layout().instantiate(&fields)?;
-        let ctx = memory.map(RegionKind::Context, ctx_bytes, true);
-        let skb = SkbCtx { ctx, packet, data: s.meta.len(), data_end: s.meta.len() + s.packet.len() };
-        Ok((skb, Memory::addr(ctx, 0)))
+        let l = SkBuffLayout::default();
+        let data = HEADROOM + s.meta.len();
+        let data_end = data + s.packet.len();
+        let end = data_end.next_multiple_of(64);
+        let mut head = vec![0u8; end + l.shinfo_size as usize];
+        head[HEADROOM..data].copy_from_slice(&s.meta);
+        head[data..data_end].copy_from_slice(&s.packet);
+        head[end + l.shinfo_meta_len as usize] = s.meta.len().min(255) as u8;
+        let ts = end + l.shinfo_hwtstamps as usize;
+        head[ts..ts + 8].copy_from_slice(&s.hwtstamp.to_le_bytes());
+        let packet = memory.map(RegionKind::Packet, head, true);
+        let mut skb = vec![0u8; l.size as usize];
+        let mut put =
+            |off: u32, bytes: &[u8]| skb[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
+        put(l.len, &(s.packet.len() as u32).to_le_bytes());
+        put(l.mac_header, &(data as u16).to_le_bytes());
+        put(l.tail, &(data_end as u32).to_le_bytes());
+        put(l.end, &(end as u32).to_le_bytes());
+        put(l.head, &Memory::addr(packet, 0).to_le_bytes());
+        put(l.data, &Memory::addr(packet, data as u64).to_le_bytes());
+        put(l.cb, &(s.packet.len() as u32).to_le_bytes()); // qdisc_skb_cb.pkt_len
+        let skb = memory.map(RegionKind::Kernel { type_name: "sk_buff".into() }, skb, true);
+        let ctx = memory.map(RegionKind::Context, vec![0; 192], true);
+        let mut c =
+            SkbCtx { ctx, skb, packet, data, data_end, meta_len: s.meta.len(), ifindex: 0, layout: l };
+        let uapi = sk_buff_uapi_layout();
+        for &(name, value) in &s.fields {
+            let f = uapi
+                .find(name)
+                .ok_or_else(|| SkbError::UnknownField { layout: uapi.name.clone(), field: name.into() })?;
+            if name == "ifindex" {
+                c.ifindex = value as u32;
+            } else if c.uapi_store(memory, f.offset as usize, f.size.min(8), value) != Some(Ok(())) {
+                return Err(SkbError::BadField { layout: uapi.name.clone(), field: name.into() });
+            }
+        }
+        Ok((c, Memory::addr(ctx, 0)))
     }
 
-    /// The translated value of a context load, or `None` for a plain field access.
-    pub fn uapi_load(&self, offset: usize, size: u32) -> Option<u64> {
+    /// The conversion of an access at `offset` of `__sk_buff`, if this model converts that
+    /// field; narrow accesses inside a field get the matching bytes of the kernel field.
+    fn conv(&self, offset: usize) -> Option<Conv> {
+        let start = match offset {
+            48..=67 => offset,
+            152..=159 => 152,
+            184..=191 => 184,
+            o => o & !3,
+        };
+        let delta = (offset - start) as u32;
+        let conv = self.conv_field(start)?;
+        Some(match conv {
+            Conv::Skb(off, width) if width > delta => Conv::Skb(off + delta, width - delta),
+            Conv::Skb(off, 0) => Conv::Skb(off, 0),
+            Conv::Skb(..) => return None,
+            other if delta == 0 => other,
+            _ => return None,
+        })
+    }
+
+    fn conv_field(&self, offset: usize) -> Option<Conv> {
+        let l = &self.layout;
+        Some(match offset {
+            0 => Conv::Skb(l.len, 4),
+            4 => Conv::PktType,
+            8 => Conv::Skb(l.mark, 4),
+            12 => Conv::Skb(l.queue_mapping, 2),
+            16 => Conv::Skb(l.protocol, 2),
+            20 => Conv::VlanPresent,
+            24 => Conv::Skb(l.vlan_all + 2, 2),
+            28 => Conv::Skb(l.vlan_all, 2),
+            32 => Conv::Skb(l.priority, 4),
+            36 => Conv::Skb(l.skb_iif, 4),
+            40 => Conv::Ifindex,
+            44 => Conv::Skb(l.tc_index, 2),
+            48..=67 => Conv::Skb(l.cb + 8 + (offset as u32 - 48), 0),
+            68 => Conv::Skb(l.hash, 4),
+            72 => Conv::Skb(l.cb + 6, 2),
+            DATA | DATA_END | DATA_META => Conv::Pointer,
+            84 => Conv::Skb(l.napi_id, 4),
+            152 => Conv::Skb(l.tstamp, 8),
+            160 => Conv::Skb(l.cb, 4),
+            184 => Conv::Hwtstamp,
+            _ => return None,
+        })
+    }
+
+    fn skb_addr(&self, off: u32) -> u64 {
+        Memory::addr(self.skb, u64::from(off))
+    }
+
+    /// The value of a context load of `size` bytes at `offset`, or `None` when the model does
+    /// not convert that field (the plain `__sk_buff` byte is read then).
+    pub fn uapi_load(&self, memory: &Memory, offset: usize, size: u32) -> Option<Result<u64, MemError>> {
         let at = |off: usize| Memory::addr(self.packet, off as u64);
-        match (offset, size) {
-            (DATA, 4) => Some(at(self.data)),
-            (DATA_END, 4) => Some(at(self.data_end)),
-            (DATA_META, 4) => Some(at(0)),
-            _ => None,
-        }
+        Some(match self.conv(offset)? {
+            Conv::Pointer if size == 4 => Ok(match offset {
+                DATA => at(self.data),
+                DATA_END => at(self.data_end),
+                _ => at(self.data - self.meta_len),
+            }),
+            Conv::Pointer => return None,
+            // cb[] bytes: any width at the byte.
+            Conv::Skb(off, 0) => memory.load(self.skb_addr(off), size),
+            Conv::Skb(off, width) => memory.load(self.skb_addr(off), width.min(size)),
+            Conv::PktType => memory.load(self.skb_addr(self.layout.pkt_type_byte), 1).map(|b| b & 7),
+            Conv::VlanPresent => {
+                memory.load(self.skb_addr(self.layout.vlan_all), 4).map(|v| u64::from(v != 0))
+            }
+            Conv::Ifindex => Ok(u64::from(self.ifindex)),
+            Conv::Hwtstamp => {
+                let end = memory.load(self.skb_addr(self.layout.end), 4);
+                end.and_then(|e| memory.load(at(e as usize + self.layout.shinfo_hwtstamps as usize), 8))
+            }
+        })
+    }
+
+    /// Performs a context store, or returns `None` when the model does not convert that field
+    /// (it is then stored in the plain `__sk_buff` bytes). Stores to pointer fields are refused
+    /// by the caller ([`SkbCtx::is_pointer_field`]).
+    pub fn uapi_store(
+        &self,
+        memory: &mut Memory,
+        offset: usize,
+        size: u32,
+        value: u64,
+    ) -> Option<Result<(), MemError>> {
+        Some(match self.conv(offset)? {
+            Conv::Skb(off, 0) => memory.store(self.skb_addr(off), size, value),
+            Conv::Skb(off, width) => memory.store(self.skb_addr(off), width.min(size), value),
+            Conv::PktType => {
+                let a = self.skb_addr(self.layout.pkt_type_byte);
+                memory.load(a, 1).and_then(|b| memory.store(a, 1, (b & !7) | (value & 7)))
+            }
+            _ => return None,
+        })
     }
 
     /// Whether a store at `offset` hits a pointer field (the kernel rejects those).
@@ -96,5 +343,10 @@ impl SkbCtx {
     /// The packet bytes (`data .. data_end`).
     pub fn packet<'m>(&self, memory: &'m Memory) -> Result<&'m [u8], MemError> {
         memory.read_bytes(Memory::addr(self.packet, self.data as u64), (self.data_end - self.data) as u32)
+    }
+
+    /// The metadata bytes (`data_meta .. data`).
+    pub fn meta<'m>(&self, memory: &'m Memory) -> Result<&'m [u8], MemError> {
+        memory.read_bytes(Memory::addr(self.packet, (self.data - self.meta_len) as u64), self.meta_len as u32)
     }
 }

@@ -579,12 +579,66 @@ fn tc_program_reads_sk_buff_fields_and_packet() {
     ];
     let mut v = vm(&ops);
     let r1 = v
-        .setup_skb(&SkbSetup { packet: vec![40, 2, 3], meta: vec![0; 4], fields: vec![("mark", 1000)] })
+        .setup_skb(&SkbSetup {
+            packet: vec![40, 2, 3],
+            meta: vec![0; 4],
+            fields: vec![("mark", 1000)],
+            ..SkbSetup::default()
+        })
         .expect("fields exist");
     assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0), Ok(1000 + 3 + 40 + 2));
     let mut v = vm(&[st_mem(Size::W, R1, 80, 0), exit()]);
     let r1 = v.setup_skb(&SkbSetup::default()).expect("no fields");
     assert!(matches!(v.run([r1, 0, 0, 0, 0]), Err(InterpError::ContextWrite { offset: 80, .. })));
+}
+
+#[test]
+fn sk_buff_fields_are_converted_onto_the_kernel_object() {
+    let l = skb::SkBuffLayout::LINUX_6_18;
+    // mark = 7; cb[1] = 9; priority low byte (narrow store); then return
+    // vlan_present * 1000 + (mark byte 0) + cb[1] + pkt_type * 100000.
+    let ops = [
+        st_mem(Size::W, R1, 8, 7),
+        st_mem(Size::W, R1, 52, 9),
+        st_mem(Size::B, R1, 32, 5),
+        ldx_mem(Size::W, R2, R1, 20),
+        alu64_imm(AluOp::Mul, R2, 1000),
+        ldx_mem(Size::B, R0, R1, 8),
+        alu64_reg(AluOp::Add, R0, R2),
+        ldx_mem(Size::W, R2, R1, 52),
+        alu64_reg(AluOp::Add, R0, R2),
+        ldx_mem(Size::W, R2, R1, 4),
+        alu64_imm(AluOp::Mul, R2, 100_000),
+        alu64_reg(AluOp::Add, R0, R2),
+        exit(),
+    ];
+    let mut v = vm(&ops);
+    let setup = SkbSetup {
+        packet: vec![1; 20],
+        meta: vec![0xaa; 8],
+        fields: vec![("vlan_tci", 0x2a), ("pkt_type", 3)],
+        hwtstamp: 123_456,
+    };
+    let r1 = v.setup_skb(&setup).expect("fields exist");
+    assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0), Ok(1000 + 7 + 9 + 300_000));
+    let s = v.skb.expect("built");
+    let skb = |off: u32, size: u32| v.memory.load(Memory::addr(s.skb, u64::from(off)), size);
+    assert_eq!(skb(l.mark, 4), Ok(7), "the store to __sk_buff.mark landed in sk_buff.mark");
+    assert_eq!(skb(l.cb + 8 + 4, 4), Ok(9), "cb[1] is qdisc_skb_cb data[4..8]");
+    assert_eq!(skb(l.priority, 4), Ok(5));
+    assert_eq!(skb(l.len, 4), Ok(20));
+    assert_eq!(skb(l.vlan_all + 2, 2), Ok(0x2a));
+    // Kernel-style code finds skb_shared_info through head + end: meta_len and hwtstamps.
+    let head = skb(l.head, 8).expect("head");
+    let end = skb(l.end, 4).expect("end");
+    assert_eq!(v.memory.load(head + end + u64::from(l.shinfo_meta_len), 1), Ok(8));
+    assert_eq!(v.memory.load(head + end + u64::from(l.shinfo_hwtstamps), 8), Ok(123_456));
+    let data = skb(l.data, 8).expect("data");
+    assert_eq!(v.memory.load(data - 8, 8), Ok(0xaaaa_aaaa_aaaa_aaaa), "metadata is right before data");
+    // __sk_buff.hwtstamp and data_meta read the same objects.
+    let mut v = vm(&[ldx_mem(Size::DW, R0, R1, 184), exit()]);
+    let r1 = v.setup_skb(&setup).expect("fields exist");
+    assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0), Ok(123_456));
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/obj/xdp_parse.v3.o");
 //! let obj = bpf_patch::elf::BpfObject::parse(&std::fs::read(path)?)?;
 //! let image = ObjectImage::new(&obj, &Default::default())?;
-//! let program = image.program("xdp_parse").expect("the object defines it");
+//! let program = image.program("xdp_pass").expect("the object defines it");
 //! assert!(program.insns.len() > 10);
 //! # Ok(())
 //! # }

@@ -77,6 +77,7 @@ pub fn run_packet(vm: &mut Vm, ty: ProgType, frame: &[u8], meta: &[u8]) -> Resul
                 packet,
                 meta: if l2 { meta.to_vec() } else { Vec::new() },
                 fields: vec![("protocol", protocol(frame)), ("ifindex", 1), ("ingress_ifindex", 1)],
+                ..SkbSetup::default()
             };
             let r1 = vm.setup_skb(&setup)?;
             let out = vm.run([r1, 0, 0, 0, 0])?;
