@@ -20,3 +20,4 @@
 pub mod conformance;
 pub mod interp;
 pub mod load;
+pub mod verifier;

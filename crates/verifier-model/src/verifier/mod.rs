@@ -1,0 +1,10 @@
+//! The abstract verifier model (issue "verifier core"), built bottom-up: the value domains
+//! first — [`tnum`] (the kernel's tristate numbers) and [`scalar`] (tnum plus signed/unsigned
+//! 32/64-bit ranges with the kernel's bound synchronisation and ALU transfer functions), each
+//! checked for soundness against the concrete interpreter.
+
+pub mod scalar;
+pub mod tnum;
+
+pub use scalar::Scalar;
+pub use tnum::Tnum;
