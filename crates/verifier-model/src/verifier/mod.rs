@@ -3,6 +3,7 @@
 //! 32/64-bit ranges with the kernel's bound synchronisation and ALU transfer functions), each
 //! checked for soundness against the concrete interpreter.
 
+pub mod branch;
 pub mod scalar;
 pub mod tnum;
 
