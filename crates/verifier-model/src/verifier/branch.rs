@@ -44,7 +44,10 @@ pub fn branch_taken(cond: Cond, width: Width, a: &Scalar, b: &Scalar) -> Option<
             return Some(true);
         }
         if width == Width::W64
-            && (a.u32_min > b.u32_max || a.u32_max < b.u32_min || a.s32_min > b.s32_max || a.s32_max < b.s32_min)
+            && (a.u32_min > b.u32_max
+                || a.u32_max < b.u32_min
+                || a.s32_min > b.s32_max
+                || a.s32_max < b.s32_min)
         {
             return Some(true);
         }
@@ -262,7 +265,8 @@ mod tests {
     use proptest::prelude::*;
 
     fn member() -> impl Strategy<Value = (Scalar, u64)> {
-        let x = prop_oneof![any::<u64>(), 0u64..64, (0u64..64).prop_map(|v| v.wrapping_neg()), Just(1u64 << 31)];
+        let x =
+            prop_oneof![any::<u64>(), 0u64..64, (0u64..64).prop_map(|v| v.wrapping_neg()), Just(1u64 << 31)];
         (x, 0u64..200, 0u64..200, any::<u64>(), 0u8..4).prop_map(|(x, d1, d2, m, shape)| {
             let mask = match shape {
                 0 => 0,

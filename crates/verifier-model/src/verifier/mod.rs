@@ -4,6 +4,8 @@
 //! checked for soundness against the concrete interpreter.
 
 pub mod branch;
+pub mod case;
+pub mod cfg;
 pub mod scalar;
 pub mod tnum;
 

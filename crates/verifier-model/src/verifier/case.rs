@@ -1,0 +1,76 @@
+//! Verifier test cases: small programs in our assembly syntax (`testdata/verifier/*.s`), each
+//! with the running kernel's verdict recorded in its header and checked against the kernel in
+//! CI, so the model can be held to the same verdicts.
+//!
+//! ```text
+//! ; A conditional jump past the end of the program.
+//! ; kernel: reject: jump out of range from insn 1 to 7
+//! ; type: xdp
+//! r0 = 0x0
+//! ...
+//! ```
+
+use std::path::Path;
+
+use crate::load::ProgType;
+
+/// What the kernel says about a case.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Expect {
+    /// Accepted.
+    Accept,
+    /// Rejected with this message (the last line the kernel's log gives as the reason).
+    Reject(String),
+}
+
+/// One case.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// File stem.
+    pub name: String,
+    /// The program text.
+    pub source: String,
+    /// The kernel's verdict.
+    pub expect: Expect,
+    /// Program type (`; type:`; XDP by default).
+    pub prog_type: ProgType,
+}
+
+impl Case {
+    /// Parses a case file's text; the error says which header is missing or malformed.
+    pub fn parse(name: &str, text: &str) -> Result<Case, String> {
+        let mut expect = None;
+        let mut prog_type = ProgType::Xdp;
+        for line in text.lines().filter_map(|l| l.trim().strip_prefix(';')) {
+            let line = line.trim();
+            if let Some(v) = line.strip_prefix("kernel:") {
+                let v = v.trim();
+                expect = Some(match v.strip_prefix("reject:") {
+                    Some(m) => Expect::Reject(m.trim().to_owned()),
+                    None if v == "accept" => Expect::Accept,
+                    None => return Err(format!("{name}: `kernel:` must be `accept` or `reject: MESSAGE`")),
+                });
+            } else if let Some(v) = line.strip_prefix("type:") {
+                prog_type = ProgType::of_section(v.trim());
+            }
+        }
+        let expect = expect.ok_or_else(|| format!("{name}: no `; kernel:` line"))?;
+        Ok(Case { name: name.to_owned(), source: text.to_owned(), expect, prog_type })
+    }
+
+    /// Every `*.s` case in `dir`, sorted by name.
+    pub fn load_dir(dir: &Path) -> Result<Vec<Case>, String> {
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut cases = Vec::new();
+        for e in entries {
+            let path = e.map_err(|e| e.to_string())?.path();
+            if path.extension().is_some_and(|x| x == "s") {
+                let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_owned();
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                cases.push(Case::parse(&name, &text)?);
+            }
+        }
+        cases.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(cases)
+    }
+}

@@ -1,0 +1,4 @@
+; A bpf-to-bpf call past the end.
+; kernel: reject: call to invalid destination
+call local 0x10
+exit
