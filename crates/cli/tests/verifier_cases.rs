@@ -14,12 +14,7 @@ use bpfpatch::kernel::raw::{RawError, RawProgram};
 use common::kernel;
 
 fn prog_type(t: ProgType) -> u32 {
-    match t {
-        ProgType::Xdp => 6,
-        ProgType::SchedCls => 3,
-        ProgType::SocketFilter => 1,
-        ProgType::Other => panic!("cases name xdp, tc or socket"),
-    }
+    t.number().expect("cases name xdp, tc, socket or cgroup_skb")
 }
 
 #[test]

@@ -119,18 +119,35 @@ pub enum ProgType {
     SchedCls,
     /// `BPF_PROG_TYPE_SOCKET_FILTER` (`socket*`): `struct __sk_buff`.
     SocketFilter,
+    /// `BPF_PROG_TYPE_CGROUP_SKB` (`cgroup_skb/*`): `struct __sk_buff` from the network header.
+    CgroupSkb,
     /// Anything else (tracing, cgroup, ...).
     Other,
 }
 
 impl ProgType {
+    /// The kernel's `enum bpf_prog_type` number (`None` for [`ProgType::Other`]).
+    pub fn number(self) -> Option<u32> {
+        match self {
+            ProgType::SocketFilter => Some(1),
+            ProgType::SchedCls => Some(3),
+            ProgType::Xdp => Some(6),
+            ProgType::CgroupSkb => Some(8),
+            ProgType::Other => None,
+        }
+    }
+
     /// The type libbpf gives a program in section `section`.
     pub fn of_section(section: &str) -> ProgType {
         let first = section.split(['/', '.']).next().unwrap_or("");
+        if section == "cgroup/skb" {
+            return ProgType::CgroupSkb;
+        }
         match first {
             "xdp" => ProgType::Xdp,
             "tc" | "tcx" | "classifier" | "action" | "netkit" => ProgType::SchedCls,
             "socket" => ProgType::SocketFilter,
+            "cgroup_skb" => ProgType::CgroupSkb,
             _ => ProgType::Other,
         }
     }

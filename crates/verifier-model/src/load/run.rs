@@ -5,7 +5,8 @@
 //!   data_end` and the metadata `data_meta .. data`.
 //! - TC (`SCHED_CLS`): an `__sk_buff` whose `data` is the Ethernet header, `protocol` the
 //!   frame's ethertype (network order), metadata before `data`.
-//! - Socket filter: as the kernel's `bpf_prog_test_run_skb` for a non-L2 program type, `data`
+//! - Socket filter and cgroup skb: as the kernel's `bpf_prog_test_run_skb` for a non-L2
+//!   program type, `data`
 //!   starts after the 14-byte Ethernet header; the header is pushed back for the output.
 
 use thiserror::Error;
@@ -67,7 +68,7 @@ pub fn run_packet(vm: &mut Vm, ty: ProgType, frame: &[u8], meta: &[u8]) -> Resul
             let (meta, packet) = x.output(&vm.memory)?;
             Ok(PacketRun { r0: out.r0, insns: out.insns, packet, meta })
         }
-        ProgType::SchedCls | ProgType::SocketFilter => {
+        ProgType::SchedCls | ProgType::SocketFilter | ProgType::CgroupSkb => {
             let l2 = ty == ProgType::SchedCls;
             if !l2 && frame.len() < ETH_HLEN {
                 return Err(RunError::ShortFrame { len: frame.len() });

@@ -6,6 +6,7 @@
 pub mod branch;
 pub mod case;
 pub mod cfg;
+pub mod ctx;
 pub mod scalar;
 pub mod tnum;
 
