@@ -29,12 +29,17 @@ impl RawProgram {
     /// Loads `insns` as a program of type `prog_type` (a `BPF_PROG_TYPE_*` number) under the
     /// GPL license.
     pub fn load(prog_type: u32, insns: &[Insn]) -> Result<RawProgram, RawError> {
+        RawProgram::load_licensed(prog_type, insns, "GPL")
+    }
+
+    /// As [`RawProgram::load`] under `license` (e.g. `"Proprietary"` to see GPL checks).
+    pub fn load_licensed(prog_type: u32, insns: &[Insn], license: &str) -> Result<RawProgram, RawError> {
         // Copy into u64s so the buffer has bpf_insn's alignment (8-byte slots, align 4).
         let words: Vec<u64> = slots_to_bytes(insns, Endian::Little)
             .chunks_exact(8)
             .map(|c| u64::from_ne_bytes(c.try_into().expect("8-byte chunks")))
             .collect();
-        let license = CString::new("GPL").expect("no NUL");
+        let license = CString::new(license.replace('\0', "")).expect("NULs removed");
         let name = CString::new("bpfpatch_raw").expect("no NUL");
         let mut log = vec![0u8; 1 << 20];
         // SAFETY: zeroed is the documented initial state of bpf_prog_load_opts; `sz` set below.

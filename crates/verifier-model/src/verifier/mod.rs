@@ -7,6 +7,7 @@ pub mod branch;
 pub mod case;
 pub mod cfg;
 pub mod ctx;
+pub mod helpers;
 pub mod scalar;
 pub mod tnum;
 
