@@ -26,11 +26,14 @@ fn number_after(line: &str, prefix: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-/// True for the lines the kernel adds after the verdict, at log level 4 or any level.
+/// True for the lines the kernel adds after the verdict, at log level 4 or any level, and the
+/// state dumps that follow `infinite loop detected` (`cur state:` / `old state:`).
 fn is_stats_line(line: &str) -> bool {
     line.starts_with("processed ")
         || line.starts_with("verification time ")
         || line.starts_with("stack depth ")
+        || line.starts_with("cur state:")
+        || line.starts_with("old state:")
 }
 
 /// The slot index of an instruction line as the verifier prints it: `12: (85) call ...` or

@@ -24,6 +24,7 @@ fn recorded_verdicts_are_the_kernels() {
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/verifier");
     let cases = Case::load_dir(&dir).expect("cases parse");
+    let mut wrong = Vec::new();
     for case in &cases {
         let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let got = match RawProgram::load(prog_type(case.prog_type), &insns) {
@@ -31,7 +32,10 @@ fn recorded_verdicts_are_the_kernels() {
             Err(RawError::Rejected(s)) => Expect::Reject(s.message.unwrap_or_default()),
             Err(e) => panic!("{}: {e}", case.name),
         };
-        assert_eq!(got, case.expect, "{}: the kernel (left) disagrees with the recorded verdict", case.name);
+        if got != case.expect {
+            wrong.push(format!("{}: kernel {got:?}, recorded {:?}", case.name, case.expect));
+        }
     }
+    assert!(wrong.is_empty(), "the kernel disagrees with recorded verdicts:\n{}", wrong.join("\n"));
     eprintln!("{} verifier cases: the kernel's verdicts are the recorded ones", cases.len());
 }

@@ -1,46 +1,42 @@
 //! The model against the kernel verdicts recorded in `testdata/verifier/*.s` (themselves checked
-//! against the running kernel by `crates/cli/tests/verifier_cases.rs`). Today the model decides
-//! the control-flow rules: every case it rejects must be one the kernel rejects with the same
-//! message, and every case the kernel rejects for a control-flow reason must be rejected so.
+//! against the running kernel by `crates/cli/tests/verifier_cases.rs`): every case must get the
+//! kernel's verdict and, for rejections, the kernel's message.
 
 use std::path::Path;
 
-use bpf_patch::op::decode_all;
 use bpf_patch::text::assemble;
 use bpf_verifier_model::verifier::case::{Case, Expect};
-use bpf_verifier_model::verifier::cfg;
-
-const CFG_MESSAGES: [&str; 5] = [
-    "jump out of range from insn",
-    "last insn is not an exit or jmp",
-    "unreachable insn",
-    "jump into the middle of ldimm64 insn",
-    "call to invalid destination",
-];
+use bpf_verifier_model::verifier::explore::{verify, Env, Outcome};
+use bpf_verifier_model::verifier::helpers::Version;
 
 #[test]
-fn control_flow_verdicts_match_the_kernel() {
+fn verdicts_and_messages_match_the_kernel() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/verifier");
     let cases = Case::load_dir(&dir).expect("testdata/verifier cases parse");
-    assert!(cases.len() >= 9, "{} cases", cases.len());
-    let mut cfg_rejects = 0;
+    assert!(cases.len() >= 25, "{} cases", cases.len());
+    let mut wrong = Vec::new();
     for case in &cases {
         let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-        let ops = decode_all(&insns).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-        let ours = cfg::check(&ops, insns.len());
-        let kernel_cfg =
-            matches!(&case.expect, Expect::Reject(m) if CFG_MESSAGES.iter().any(|p| m.starts_with(p)));
-        match ours {
-            Err(e) => {
-                assert_eq!(case.expect, Expect::Reject(e.message.clone()), "{}", case.name);
-                cfg_rejects += 1;
+        let env = Env {
+            prog_type: case.prog_type,
+            maps: &[],
+            read_only_maps: &[],
+            helpers: Version::Current,
+            gpl: true,
+            allow_uninit_stack: true,
+        };
+        let report = verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let ours = match report.outcome {
+            Outcome::Accept => Expect::Accept,
+            Outcome::Reject(d) => Expect::Reject(d.message),
+            Outcome::Unsupported { insn, what } => {
+                wrong.push(format!("{}: unsupported at {insn}: {what}", case.name));
+                continue;
             }
-            Ok(_) => assert!(
-                !kernel_cfg,
-                "{}: the kernel rejects ({:?}), the model's CFG check passes",
-                case.name, case.expect
-            ),
+        };
+        if ours != case.expect {
+            wrong.push(format!("{}: model {ours:?}, kernel {:?}", case.name, case.expect));
         }
     }
-    assert!(cfg_rejects >= 7);
+    assert!(wrong.is_empty(), "{} of {} cases differ:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
 }

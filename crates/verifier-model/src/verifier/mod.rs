@@ -7,8 +7,10 @@ pub mod branch;
 pub mod case;
 pub mod cfg;
 pub mod ctx;
+pub mod explore;
 pub mod helpers;
 pub mod scalar;
+pub mod state;
 pub mod tnum;
 
 pub use scalar::Scalar;

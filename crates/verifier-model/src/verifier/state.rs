@@ -1,0 +1,266 @@
+//! The abstract machine state of the explorer, shaped like the kernel's
+//! `bpf_verifier_state`: per call frame eleven registers and a 512-byte stack tracked per
+//! 8-byte slot (a spilled register, or per-byte invalid / misc / zero), plus the inclusion
+//! test used for pruning (`states_equal` in spirit: a new state that an explored, fully
+//! verified state includes needs no further exploration).
+
+use std::fmt;
+
+use super::scalar::Scalar;
+
+/// What a pointer points into.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PtrKind {
+    /// `PTR_TO_CTX`.
+    Ctx,
+    /// `PTR_TO_STACK` of call frame `frame`.
+    Stack {
+        /// The frame.
+        frame: u8,
+    },
+    /// `PTR_TO_PACKET`.
+    Packet,
+    /// `PTR_TO_PACKET_META`.
+    PacketMeta,
+    /// `PTR_TO_PACKET_END`.
+    PacketEnd,
+    /// `CONST_PTR_TO_MAP` of map `map`.
+    Map {
+        /// Map index.
+        map: u32,
+    },
+    /// `PTR_TO_MAP_VALUE` of map `map`.
+    MapValue {
+        /// Map index.
+        map: u32,
+    },
+    /// `PTR_TO_MEM` of `size` bytes.
+    Mem {
+        /// Size in bytes.
+        size: u32,
+        /// `MEM_RDONLY`.
+        rdonly: bool,
+    },
+    /// `PTR_TO_FUNC` (a callback).
+    Func,
+}
+
+impl PtrKind {
+    /// The kernel's name of the type (`reg_type_str`).
+    pub fn name(self) -> &'static str {
+        match self {
+            PtrKind::Ctx => "ctx",
+            PtrKind::Stack { .. } => "fp",
+            PtrKind::Packet => "pkt",
+            PtrKind::PacketMeta => "pkt_meta",
+            PtrKind::PacketEnd => "pkt_end",
+            PtrKind::Map { .. } => "map_ptr",
+            PtrKind::MapValue { .. } => "map_value",
+            PtrKind::Mem { rdonly: true, .. } => "rdonly_mem",
+            PtrKind::Mem { .. } => "mem",
+            PtrKind::Func => "func",
+        }
+    }
+}
+
+/// A pointer register.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Ptr {
+    /// What it points into.
+    pub kind: PtrKind,
+    /// Fixed offset.
+    pub off: i32,
+    /// Variable offset (constant 0 when there is none).
+    pub var: Scalar,
+    /// Identity shared by copies (null checks and packet ranges propagate through it).
+    pub id: u32,
+    /// May be NULL (`*_OR_NULL`) until checked.
+    pub maybe_null: bool,
+    /// Packet pointers: bytes from `off` known to be inside the packet.
+    pub range: u32,
+}
+
+impl Ptr {
+    /// A pointer with no variable part.
+    pub fn new(kind: PtrKind, off: i32) -> Ptr {
+        Ptr { kind, off, var: Scalar::constant(0), id: 0, maybe_null: false, range: 0 }
+    }
+
+    /// The kernel's name including `_or_null`.
+    pub fn type_name(&self) -> String {
+        if self.maybe_null {
+            format!("{}_or_null", self.kind.name())
+        } else {
+            self.kind.name().to_owned()
+        }
+    }
+}
+
+/// A register.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Reg {
+    /// Never written (`NOT_INIT`).
+    NotInit,
+    /// A scalar.
+    Scalar(Scalar),
+    /// A pointer.
+    Ptr(Ptr),
+}
+
+impl Reg {
+    /// The kernel's type name (`scalar`, `ctx`, `map_value_or_null`, ...).
+    pub fn type_name(&self) -> String {
+        match self {
+            Reg::NotInit => "?".into(),
+            Reg::Scalar(_) => "scalar".into(),
+            Reg::Ptr(p) => p.type_name(),
+        }
+    }
+
+    /// Whether every value `other` can hold, `self` can (pruning).
+    pub fn includes(&self, other: &Reg) -> bool {
+        match (self, other) {
+            (Reg::NotInit, _) => true,
+            (Reg::Scalar(a), Reg::Scalar(b)) => a.includes(b),
+            (Reg::Ptr(a), Reg::Ptr(b)) => {
+                a.kind == b.kind
+                    && a.off == b.off
+                    && a.var.includes(&b.var)
+                    && a.maybe_null == b.maybe_null
+                    && (a.range <= b.range)
+                    && (a.id == 0) == (b.id == 0)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Reg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reg::NotInit => f.write_str("?"),
+            Reg::Scalar(s) => write!(f, "{s}"),
+            Reg::Ptr(p) => {
+                write!(f, "{}(", p.type_name())?;
+                let mut parts = Vec::new();
+                if p.id != 0 {
+                    parts.push(format!("id={}", p.id));
+                }
+                if p.off != 0 {
+                    parts.push(format!("off={}", p.off));
+                }
+                if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta) {
+                    parts.push(format!("r={}", p.range));
+                }
+                if p.var.as_const() != Some(0) {
+                    parts.push(format!("var={}", p.var));
+                }
+                write!(f, "{})", parts.join(","))
+            }
+        }
+    }
+}
+
+/// What a stack byte holds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Byte {
+    /// Never written (`STACK_INVALID`).
+    Invalid,
+    /// Some scalar data (`STACK_MISC`).
+    Misc,
+    /// Known zero (`STACK_ZERO`).
+    Zero,
+}
+
+/// One 8-byte stack slot.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum StackSlot {
+    /// A register spilled with a full 8-byte store at the slot's start (`STACK_SPILL`).
+    Spill(Reg),
+    /// Per-byte contents.
+    Bytes([Byte; 8]),
+}
+
+impl StackSlot {
+    /// The slot's bytes as data (a spilled scalar counts as misc, a constant zero as zero).
+    pub fn bytes(&self) -> [Byte; 8] {
+        match self {
+            StackSlot::Bytes(b) => *b,
+            StackSlot::Spill(Reg::Scalar(s)) if s.as_const() == Some(0) => [Byte::Zero; 8],
+            StackSlot::Spill(_) => [Byte::Misc; 8],
+        }
+    }
+
+    fn includes(&self, other: &StackSlot) -> bool {
+        match (self, other) {
+            (StackSlot::Bytes(a), _) if a.iter().all(|b| *b == Byte::Invalid) => true,
+            (StackSlot::Spill(a), StackSlot::Spill(b)) => a.includes(b),
+            (StackSlot::Bytes(a), o) => {
+                let b = o.bytes();
+                a.iter()
+                    .zip(b)
+                    .all(|(x, y)| *x == Byte::Invalid || *x == y || (*x == Byte::Misc && y == Byte::Zero))
+                    && !matches!(o, StackSlot::Spill(Reg::Ptr(_)))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Slots per frame (512 bytes).
+pub const STACK_SLOTS: usize = 64;
+
+/// One call frame.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct Frame {
+    /// R0-R10.
+    pub regs: [Reg; 11],
+    /// Slot `i` covers `fp - 8 * (i + 1) .. fp - 8 * i`.
+    pub stack: [StackSlot; STACK_SLOTS],
+    /// The call instruction's index (frames above the first).
+    pub callsite: usize,
+}
+
+impl Frame {
+    /// A frame with `regs` and an unwritten stack.
+    pub fn new(regs: [Reg; 11], callsite: usize) -> Frame {
+        Frame { regs, stack: [StackSlot::Bytes([Byte::Invalid; 8]); STACK_SLOTS], callsite }
+    }
+
+    /// Deepest stack byte written, in bytes below the frame pointer.
+    pub fn depth(&self) -> usize {
+        self.stack
+            .iter()
+            .rposition(|s| !matches!(s, StackSlot::Bytes(b) if b.iter().all(|x| *x == Byte::Invalid)))
+            .map_or(0, |i| 8 * (i + 1))
+    }
+}
+
+/// The state at one instruction.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct State {
+    /// Call frames, the current one last.
+    pub frames: Vec<Frame>,
+}
+
+impl State {
+    /// The current frame.
+    pub fn cur(&self) -> &Frame {
+        self.frames.last().expect("a state always has a frame")
+    }
+
+    /// The current frame, mutably.
+    pub fn cur_mut(&mut self) -> &mut Frame {
+        self.frames.last_mut().expect("a state always has a frame")
+    }
+
+    /// Whether every concrete state `other` stands for is one `self` stands for.
+    pub fn includes(&self, other: &State) -> bool {
+        self.frames.len() == other.frames.len()
+            && self.frames.iter().zip(&other.frames).all(|(a, b)| {
+                a.callsite == b.callsite
+                    && a.regs.iter().zip(&b.regs).all(|(x, y)| x.includes(y))
+                    && a.stack.iter().zip(&b.stack).all(|(x, y)| x.includes(y))
+            })
+    }
+}
