@@ -27,8 +27,8 @@ mod types;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use btf_rs::Btf;
-
+/// The BTF type the API takes (btf-rs), re-exported so that callers need no direct dependency.
+pub use btf_rs::Btf;
 pub use patch::{apply, POISON_IMM};
 
 use crate::elf::{BpfObject, ExtInfo, ExtRecord, ObjectError};
