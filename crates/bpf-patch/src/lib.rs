@@ -22,6 +22,7 @@ pub mod opcode;
 pub use insn::{Endian, Insn, InsnIdx, Slot};
 pub use op::{DecodeError, Op, Reg};
 pub mod btf_ext;
+pub mod co_re;
 pub mod edit;
 pub mod elf;
 pub mod patch;

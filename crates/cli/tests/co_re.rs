@@ -1,0 +1,209 @@
+//! `bpf_patch::co_re` against libbpf, the oracle: for every object in `testdata/obj/` and in
+//! the shared corpus that has CO-RE records, libbpf 1.7's `bpf_object__prepare` (all
+//! relocations, no program load; target `/sys/kernel/btf/vmlinux` given as custom BTF so that
+//! no module BTF is searched) produces each program's final instructions; at every slot of a
+//! main program that carries a CO-RE record, ours must equal libbpf's. Objects libbpf cannot
+//! prepare are skipped and counted, as are records in `.text` subprograms (libbpf appends
+//! those to each caller; only main programs' own slots are compared by position) and in
+//! programs libbpf does not load (autoload off: libbpf leaves them unrelocated).
+#![cfg(feature = "kernel")]
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+
+use bpf_patch::co_re::{apply, records, resolve, Btf, Target};
+use bpf_patch::elf::BpfObject;
+use bpf_patch::{Endian, Insn};
+use common::{kernel, testdata_objects};
+use libbpf_sys as sys;
+
+const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// One program as libbpf prepared it.
+struct Prepared {
+    section: String,
+    autoload: bool,
+    insns: Vec<Insn>,
+}
+
+/// Opens and prepares `bytes` with libbpf: program name → prepared program, or libbpf's error.
+fn libbpf_prepare(bytes: &[u8], name: &str) -> Result<BTreeMap<String, Prepared>, i32> {
+    let name = CString::new(name).expect("no NUL in file names");
+    let vmlinux = CString::new(VMLINUX).expect("no NUL");
+    let opts = sys::bpf_object_open_opts {
+        sz: std::mem::size_of::<sys::bpf_object_open_opts>() as _,
+        object_name: name.as_ptr(),
+        btf_custom_path: vmlinux.as_ptr(),
+        ..Default::default()
+    };
+    // SAFETY: `bytes`, `opts` and the strings it points to outlive the call; libbpf copies
+    // the object.
+    let obj = unsafe { sys::bpf_object__open_mem(bytes.as_ptr().cast(), bytes.len() as _, &opts) };
+    if obj.is_null() {
+        return Err(-std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    }
+    // SAFETY: `obj` is a live object from open_mem; it is closed below on every path.
+    let err = unsafe { sys::bpf_object__prepare(obj) };
+    let mut out = BTreeMap::new();
+    if err == 0 {
+        let mut prog = std::ptr::null_mut();
+        loop {
+            // SAFETY: iterating the live object's programs; libbpf owns the returned pointers
+            // and the strings and instruction arrays they hand out until close.
+            unsafe {
+                prog = sys::bpf_object__next_program(obj, prog);
+                if prog.is_null() {
+                    break;
+                }
+                let pname = CStr::from_ptr(sys::bpf_program__name(prog)).to_string_lossy().into_owned();
+                let section = CStr::from_ptr(sys::bpf_program__section_name(prog)).to_string_lossy().into_owned();
+                let n = sys::bpf_program__insn_cnt(prog) as usize;
+                let raw = sys::bpf_program__insns(prog).cast::<[u8; 8]>();
+                let insns = (0..n).map(|i| Insn::from_bytes(*raw.add(i), Endian::Little)).collect();
+                out.insert(pname, Prepared { section, autoload: sys::bpf_program__autoload(prog), insns });
+            }
+        }
+    }
+    // SAFETY: `obj` came from open_mem and is not used afterwards.
+    unsafe { sys::bpf_object__close(obj) };
+    if err != 0 {
+        return Err(err);
+    }
+    Ok(out)
+}
+
+/// `testdata/obj/*.o` and every ELF file below `../shared/corpus` (when present).
+fn objects() -> Vec<PathBuf> {
+    let mut v = testdata_objects();
+    let shared = std::env::var_os("BPFPATCH_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let corpus = shared.join("corpus");
+    if corpus.is_dir() {
+        let mut stack = vec![corpus];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(p),
+                    Ok(t) if t.is_file() && std::fs::read(&p).is_ok_and(|b| b.starts_with(b"\x7fELF")) => {
+                        v.push(p)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    } else {
+        assert!(
+            std::env::var_os("BPFPATCH_REQUIRE_CORPUS").is_none(),
+            "BPFPATCH_REQUIRE_CORPUS is set but {} is missing",
+            shared.display()
+        );
+        eprintln!("note: {} absent, testdata only", shared.display());
+    }
+    v.sort();
+    v
+}
+
+#[derive(Default, Debug)]
+struct Counts {
+    objects: usize,
+    with_core: usize,
+    libbpf_failed: usize,
+    records: usize,
+    compared: usize,
+    equal: usize,
+    subprog: usize,
+    not_loaded: usize,
+}
+
+#[test]
+fn co_re_matches_libbpf_prepare() {
+    if !kernel() {
+        return;
+    }
+    // SAFETY: clearing libbpf's print callback is always allowed.
+    unsafe { sys::libbpf_set_print(None) };
+    let vmlinux = Btf::from_file(VMLINUX).expect("vmlinux BTF parses");
+    let target = Target::new(&vmlinux);
+    let mut c = Counts::default();
+    let mut mismatches = Vec::new();
+    for path in objects() {
+        c.objects += 1;
+        let bytes = std::fs::read(&path).expect("readable");
+        let Ok(obj) = BpfObject::parse(&bytes) else { continue };
+        let Ok(info) = obj.ext_info() else { continue };
+        let recs = records(&info);
+        if recs.values().all(Vec::is_empty) {
+            continue;
+        }
+        c.with_core += 1;
+        let file = path.file_name().expect("file").to_string_lossy().into_owned();
+        let prepared = match libbpf_prepare(&bytes, &file) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("libbpf cannot prepare {} ({e}): skipped", path.display());
+                c.libbpf_failed += 1;
+                continue;
+            }
+        };
+        let local = obj.btf().expect(".BTF parses").expect("CO-RE needs .BTF");
+        for (section, list) in &recs {
+            let cs = obj.sections.iter().find(|s| &s.name == section).expect("records name code sections");
+            for rec in list {
+                c.records += 1;
+                let Some(p) = obj.programs.iter().find(|p| {
+                    &obj.sections[p.section].name == section
+                        && p.start <= rec.slot
+                        && rec.slot.0 < p.start.0 + p.len
+                }) else {
+                    continue;
+                };
+                if !p.entry {
+                    c.subprog += 1;
+                    continue;
+                }
+                let Some(theirs) = prepared.get(&p.name).filter(|t| &t.section == section) else {
+                    c.not_loaded += 1;
+                    continue;
+                };
+                if !theirs.autoload {
+                    c.not_loaded += 1;
+                    continue;
+                }
+                c.compared += 1;
+                let at = rec.slot.index();
+                let width = if cs.insns[at].is_ld_imm64() { 2 } else { 1 };
+                let mut ours = cs.insns.clone();
+                let outcome = resolve(&local, section, std::slice::from_ref(rec), &target)
+                    .and_then(|r| apply(section, &mut ours, &r));
+                let rel = at - p.start.index();
+                let want = theirs.insns.get(rel..rel + width);
+                match (outcome, want) {
+                    (Ok(()), Some(w)) if ours[at..at + width] == *w => c.equal += 1,
+                    (outcome, want) => mismatches.push(format!(
+                        "{}: {section} {} insn {} kind {} `{}`: ours {:?} {:?}, libbpf {want:?}",
+                        path.display(),
+                        p.name,
+                        rel,
+                        rec.kind,
+                        rec.access,
+                        outcome.err().map(|e| e.to_string()),
+                        &ours[at..at + width],
+                    )),
+                }
+            }
+        }
+    }
+    eprintln!("{c:?}");
+    for m in &mismatches {
+        eprintln!("MISMATCH {m}");
+    }
+    assert!(c.with_core > 0, "no object with CO-RE records found");
+    assert!(c.compared > 0, "nothing compared");
+    assert!(mismatches.is_empty(), "{} of {} CO-RE slots differ from libbpf", mismatches.len(), c.compared);
+}
