@@ -60,7 +60,8 @@ fn libbpf_prepare(bytes: &[u8], name: &str) -> Result<BTreeMap<String, Prepared>
                     break;
                 }
                 let pname = CStr::from_ptr(sys::bpf_program__name(prog)).to_string_lossy().into_owned();
-                let section = CStr::from_ptr(sys::bpf_program__section_name(prog)).to_string_lossy().into_owned();
+                let section =
+                    CStr::from_ptr(sys::bpf_program__section_name(prog)).to_string_lossy().into_owned();
                 let n = sys::bpf_program__insn_cnt(prog) as usize;
                 let raw = sys::bpf_program__insns(prog).cast::<[u8; 8]>();
                 let insns = (0..n).map(|i| Insn::from_bytes(*raw.add(i), Endian::Little)).collect();

@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use bpf_patch::elf::BpfObject;
 use bpf_patch::text::{format_op, Syntax};
 use bpf_verifier_model::interp::{Helpers, Program, TraceStep, Vm};
+use bpf_verifier_model::load::host::running_kconfig;
 use bpf_verifier_model::load::{run_packet, LoadOptions, ObjectImage, PacketRun, ProgType, RunError};
 use serde_json::json;
 
@@ -57,6 +58,10 @@ pub struct Args {
     /// kernel's (`LINUX_KERNEL_VERSION`, its config), 0 when unknown.
     #[arg(long, value_parser = parse_kconfig)]
     pub kconfig: Vec<(String, u64)>,
+    /// The target kernel's BTF for CO-RE relocations (default: the running kernel's
+    /// `/sys/kernel/btf/vmlinux`, read only when the object has relocations).
+    #[arg(long)]
+    pub btf: Option<PathBuf>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -152,7 +157,11 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let file = args.input.display().to_string();
     let bytes = super::read_bytes(&args.input)?;
     let obj = BpfObject::parse(&bytes).with_context(|| file.clone())?;
-    let mut options = LoadOptions::for_running_kernel(&obj).with_context(|| file.clone())?;
+    let mut options = match &args.btf {
+        Some(btf) => LoadOptions::for_btf(&obj, btf).map(|o| LoadOptions { kconfig: running_kconfig(), ..o }),
+        None => LoadOptions::for_running_kernel(&obj),
+    }
+    .with_context(|| file.clone())?;
     options.kconfig.extend(args.kconfig.iter().cloned());
     let image = ObjectImage::new(&obj, &options).with_context(|| file.clone())?;
     let name = match &args.prog {

@@ -56,8 +56,8 @@ pub(super) struct Linker<'a> {
     /// Section instructions after CO-RE resolution.
     pub sections: &'a [Vec<Insn>],
     pub maps: &'a [MapSpec],
-    /// `__kconfig` externs, in `.kconfig` map order (8 bytes each).
-    pub kconfig: &'a [String],
+    /// `__kconfig` externs and their offsets in the `.kconfig` map.
+    pub kconfig: &'a [super::maps::KconfigExtern],
     /// Kfunc names; a call's id is its index + 1.
     pub kfuncs: Vec<String>,
 }
@@ -249,13 +249,13 @@ impl Linker<'_> {
                 out[pos + 1].imm = i32::try_from(off)
                     .map_err(|_| self.err(sec, slot, format!("offset {off} into {tname} is out of range")))?;
             }
-            RelocKind::ExternVar if self.kconfig.contains(&r.symbol) => {
-                let i = self.kconfig.iter().position(|k| *k == r.symbol).unwrap_or(0);
+            RelocKind::ExternVar if self.kconfig.iter().any(|k| k.name == r.symbol) => {
+                let at = self.kconfig.iter().find(|k| k.name == r.symbol).map_or(0, |k| k.offset);
                 let m =
                     self.data_map(".kconfig").ok_or_else(|| self.err(sec, slot, "no .kconfig map".into()))?;
                 out[pos].set_src_reg(BPF_PSEUDO_MAP_VALUE);
                 out[pos].imm = m as i32;
-                out[pos + 1].imm = (8 * i) as i32;
+                out[pos + 1].imm = at as i32;
             }
             RelocKind::ExternVar => {
                 return Err(self.err(

@@ -106,16 +106,33 @@ pub fn read_maps(obj: &BpfObject, btf: Option<&Btf>) -> Result<Vec<MapSpec>, Loa
     Ok(maps)
 }
 
-/// The `.kconfig` map libbpf builds for `__kconfig` externs: 8 bytes per extern, in `names`
-/// order, holding `values[name]` (0 for the unknown, as for a `__weak` extern).
-pub fn kconfig_map(names: &[String], values: &BTreeMap<String, u64>) -> MapSpec {
-    let init: Vec<u8> =
-        names.iter().flat_map(|n| values.get(n).copied().unwrap_or(0).to_le_bytes()).collect();
+/// One `__kconfig` extern in the `.kconfig` map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KconfigExtern {
+    /// Its name.
+    pub name: String,
+    /// Size of its type in bytes.
+    pub size: u32,
+    /// Offset in the map value.
+    pub offset: u32,
+}
+
+/// The `.kconfig` map libbpf builds: externs ordered as libbpf's `cmp_externs` orders them
+/// (alignment descending, size ascending, name), each at its aligned offset, holding
+/// `values[name]` (0 when unknown, as for a `__weak` extern).
+pub fn kconfig_map(externs: &[KconfigExtern], values: &BTreeMap<String, u64>) -> MapSpec {
+    let len = externs.iter().map(|e| e.offset + e.size).max().unwrap_or(0);
+    let mut init = vec![0u8; len as usize];
+    for e in externs {
+        let v = values.get(&e.name).copied().unwrap_or(0).to_le_bytes();
+        let n = (e.size as usize).min(8);
+        init[e.offset as usize..e.offset as usize + n].copy_from_slice(&v[..n]);
+    }
     MapSpec {
         name: ".kconfig".into(),
         section: None,
         offset: 0,
-        def: MapDef { kind: MapKind::Array, key_size: 4, value_size: init.len() as u32, max_entries: 1 },
+        def: MapDef { kind: MapKind::Array, key_size: 4, value_size: len, max_entries: 1 },
         init: Some(init),
         read_only: true,
         prog_values: Vec::new(),
@@ -208,21 +225,35 @@ fn type_member(btf: &Btf, t: Type) -> Option<u32> {
     u32::try_from(size_of(btf, resolve(btf, p.get_type_id()?)?, 0)?).ok()
 }
 
-/// The names of the `__kconfig` externs (the variables of the `.kconfig` DATASEC).
-pub fn kconfig_externs(btf: &Btf) -> Vec<String> {
+/// The `__kconfig` externs (the variables of the `.kconfig` DATASEC) laid out as libbpf lays
+/// them out.
+pub fn kconfig_externs(btf: &Btf) -> Vec<KconfigExtern> {
     let Ok(types) = btf.resolve_types_by_name(".kconfig") else { return Vec::new() };
-    let mut names = Vec::new();
+    let mut externs: Vec<(u32, u32, String)> = Vec::new();
     for t in types {
         let Type::Datasec(d) = t else { continue };
         for v in &d.variables {
             if let Some(Type::Var(var)) = v.get_type_id().and_then(|id| resolve(btf, id)) {
+                let size = var.get_type_id().and_then(|id| resolve(btf, id)).and_then(|t| size_of(btf, t, 0));
+                let size = size.and_then(|s| u32::try_from(s).ok()).unwrap_or(8);
+                let align = if matches!(size, 1 | 2 | 4 | 8) { size } else { 1 };
                 if let Ok(n) = btf.resolve_name(&var) {
-                    names.push(n);
+                    externs.push((align, size, n));
                 }
             }
         }
     }
-    names
+    externs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut off = 0u32;
+    externs
+        .into_iter()
+        .map(|(align, size, name)| {
+            off = off.next_multiple_of(align.max(1));
+            let e = KconfigExtern { name, size, offset: off };
+            off += size;
+            e
+        })
+        .collect()
 }
 
 fn btf_maps(obj: &BpfObject, btf: &Btf, si: usize, sec: &DataSection) -> Result<Vec<MapSpec>, LoadError> {

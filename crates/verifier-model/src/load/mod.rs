@@ -23,6 +23,7 @@ pub mod run;
 
 use std::collections::BTreeMap;
 
+use bpf_patch::co_re::{relocate_section, Btf, Target};
 use bpf_patch::elf::{BpfObject, ExtRecord};
 use bpf_patch::op::LdImm64Src;
 use bpf_patch::{DecodeError, Insn, Slot};
@@ -82,6 +83,21 @@ pub enum LoadError {
         slot: Slot,
         /// Type and access string.
         access: String,
+    },
+    /// CO-RE resolution failed.
+    #[error("CO-RE: {source}")]
+    CoRe {
+        /// The cause.
+        #[source]
+        source: bpf_patch::co_re::CoReError,
+    },
+    /// The target BTF could not be read.
+    #[error("{path}: {message}")]
+    Btf {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
     },
     /// The linked program exceeds [`link::MAX_LINKED_SLOTS`].
     #[error("program {program}: {slots} slots after linking")]
@@ -164,11 +180,45 @@ pub struct LoadOptions {
     pub kconfig: BTreeMap<String, u64>,
 }
 
+/// Where the running kernel's BTF is.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
 impl LoadOptions {
-    /// Options for loading `obj` as libbpf would on this machine: `__kconfig` values of the
-    /// running kernel ([`host::running_kconfig`]).
-    pub fn for_running_kernel(_obj: &BpfObject) -> Result<LoadOptions, LoadError> {
-        Ok(LoadOptions { sections: None, kconfig: host::running_kconfig() })
+    /// Code sections of `obj` with CO-RE relocations resolved against `target`.
+    pub fn resolve_core(obj: &BpfObject, target: &Target<'_>) -> Result<Vec<Vec<Insn>>, LoadError> {
+        obj.sections
+            .iter()
+            .map(|s| relocate_section(obj, &s.name, target).map_err(|source| LoadError::CoRe { source }))
+            .collect()
+    }
+
+    /// Whether `obj` has CO-RE relocations at all.
+    pub fn has_core(obj: &BpfObject) -> Result<bool, LoadError> {
+        let info = obj
+            .ext_info()
+            .map_err(|e| LoadError::Malformed { section: ".BTF.ext".into(), message: e.to_string() })?;
+        Ok(info.values().flat_map(|m| m.values()).flatten().any(|r| matches!(r, ExtRecord::CoreRelo { .. })))
+    }
+
+    /// Options for loading `obj` against the kernel whose BTF is at `btf` (CO-RE resolved
+    /// only when the object has relocations; the BTF file is read only then).
+    pub fn for_btf(obj: &BpfObject, btf: &std::path::Path) -> Result<LoadOptions, LoadError> {
+        let mut options = LoadOptions::default();
+        if LoadOptions::has_core(obj)? {
+            let parsed = Btf::from_file(btf)
+                .map_err(|e| LoadError::Btf { path: btf.display().to_string(), message: e.to_string() })?;
+            options.sections = Some(LoadOptions::resolve_core(obj, &Target::new(&parsed))?);
+        }
+        Ok(options)
+    }
+
+    /// Options for loading `obj` as libbpf would on this machine: CO-RE against
+    /// [`VMLINUX_BTF`] and the `__kconfig` values of the running kernel
+    /// ([`host::running_kconfig`]).
+    pub fn for_running_kernel(obj: &BpfObject) -> Result<LoadOptions, LoadError> {
+        let mut options = LoadOptions::for_btf(obj, std::path::Path::new(VMLINUX_BTF))?;
+        options.kconfig = host::running_kconfig();
+        Ok(options)
     }
 }
 
