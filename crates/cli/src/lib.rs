@@ -29,6 +29,8 @@ pub enum Command {
     Asm(cmd::asm::Args),
     /// Disassemble a raw instruction stream, one `INDEX: TEXT` line per instruction.
     Disasm(cmd::disasm::Args),
+    /// The abstract verifier's verdict on each program, before loading.
+    Check(cmd::check::Args),
     /// Run a bpf_conformance suite in the interpreter.
     Conformance(cmd::conformance::Args),
     /// Show an object's programs, relocations, line info and disassembly.
@@ -70,6 +72,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<Status> {
         Command::Dump(args) => cmd::dump::run(&args, &mut stdout),
         Command::Conformance(args) => cmd::conformance::run(&args, &mut stdout),
         Command::Asm(args) => cmd::asm::run(&args),
+        Command::Check(args) => cmd::check::run(&args, &mut stdout),
         Command::Run(args) => cmd::run::run(&args, &mut stdout),
         Command::Disasm(args) => cmd::disasm::run(&args, &mut stdout),
         #[cfg(feature = "kernel")]

@@ -24,6 +24,8 @@ fn verdicts_and_messages_match_the_kernel() {
             helpers: Version::Current,
             gpl: true,
             allow_uninit_stack: true,
+            kfuncs: &[],
+            dev_bound: false,
         };
         let report = verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let ours = match report.outcome {

@@ -2,6 +2,7 @@
 //! renders their results.
 
 pub mod asm;
+pub mod check;
 pub mod conformance;
 pub mod disasm;
 pub mod dump;

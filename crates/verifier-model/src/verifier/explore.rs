@@ -43,6 +43,11 @@ pub struct Env<'a> {
     /// Reading unwritten stack gives an unknown scalar instead of an error (the kernel's
     /// `allow_uninit_stack`, true for privileged loaders).
     pub allow_uninit_stack: bool,
+    /// Kfunc names: a call with `BPF_PSEUDO_KFUNC_CALL` and `imm = i + 1` calls `kfuncs[i]`
+    /// (the loader's numbering).
+    pub kfuncs: &'a [String],
+    /// Loaded device-bound (`BPF_F_XDP_DEV_BOUND_ONLY`).
+    pub dev_bound: bool,
 }
 
 /// An error as the kernel reports it.
@@ -134,6 +139,21 @@ pub fn verify(insns: &[Insn], env: &Env<'_>) -> Result<Report, bpf_patch::Decode
         let diag = Diag { insn: e.insn.index(), message: e.message, regs: String::new(), path: Vec::new() };
         return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
     }
+    // add_kfunc_call: the XDP metadata kfuncs need a device-bound program.
+    for (_, op) in &ops {
+        if let Op::Call(CallTarget::Kfunc { btf_id, .. }) = op {
+            let name = usize::try_from(*btf_id - 1).ok().and_then(|i| env.kfuncs.get(i));
+            if name.is_some_and(|n| n.starts_with("bpf_xdp_metadata_")) && !env.dev_bound {
+                let diag = Diag {
+                    insn: 0,
+                    message: "metadata kfuncs require device-bound program".into(),
+                    regs: String::new(),
+                    path: Vec::new(),
+                };
+                return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
+            }
+        }
+    }
     let mut index = vec![None; insns.len()];
     for (i, (s, _)) in ops.iter().enumerate() {
         index[s.index()] = Some(i);
@@ -151,6 +171,10 @@ pub fn verify(insns: &[Insn], env: &Env<'_>) -> Result<Report, bpf_patch::Decode
                 *p = true;
             }
         }
+    }
+    if env.prog_type == ProgType::Other {
+        let what = "program type (only xdp, tc, socket filter and cgroup skb are modelled)".into();
+        return Ok(Report { outcome: Outcome::Unsupported { insn: 0, what }, insns_processed: 0, states: 0 });
     }
     let mut ex = Explorer { ops, index, env, next_id: 0 };
     Ok(ex.run(&prune))
@@ -451,22 +475,24 @@ impl Explorer<'_> {
             });
         }
         let dv = self.read(pc, st, dst)?;
+        let any_ptr = matches!(dv, Reg::Ptr(_)) || matches!(s, Reg::Ptr(_));
+        // Privileged programs (allow_ptr_leaks): 32-bit subtraction involving a pointer, and
+        // pointer minus pointer, give unknown scalars.
+        if any_ptr && op == AluOp::Sub && width == Width::W32 {
+            return Ok(Reg::Scalar(Scalar::UNKNOWN.alu(AluOp::Mov, Width::W32, Scalar::UNKNOWN)));
+        }
         match (dv, s) {
             (Reg::Scalar(a), Reg::Scalar(b)) => Ok(Reg::Scalar(a.alu(op, width, b))),
             (Reg::Ptr(p), Reg::Scalar(v)) => self.ptr_arith(pc, d, width, op, p, v),
             (Reg::Scalar(v), Reg::Ptr(p)) => {
-                if op == AluOp::Sub {
+                if width == Width::W64 && op == AluOp::Sub {
                     return reject(pc, format!("R{d} tried to subtract pointer from scalar"));
                 }
                 self.ptr_arith(pc, d, width, op, p, v)
             }
-            (Reg::Ptr(a), Reg::Ptr(b)) => {
-                let same_packet = a.kind == b.kind && matches!(a.kind, PtrKind::Packet | PtrKind::PacketMeta);
-                if op == AluOp::Sub && width == Width::W64 && (same_packet || a.kind == b.kind) {
-                    Ok(unknown())
-                } else {
-                    reject(pc, format!("R{d} pointer {} pointer prohibited", op_name(op)))
-                }
+            (Reg::Ptr(_), Reg::Ptr(_)) if op == AluOp::Sub => Ok(unknown()),
+            (Reg::Ptr(_), Reg::Ptr(_)) => {
+                reject(pc, format!("R{d} pointer {}= pointer prohibited", op_name(op)))
             }
             _ => unreachable!("both operands were read"),
         }
@@ -602,8 +628,9 @@ impl Explorer<'_> {
                         format!("R{r} min value is negative, either use unsigned index or do a if (index >=0) check."),
                     );
                 }
-                let end = off + p.var.umax.min(1 << 20) as i64 + i64::from(size);
-                if off < 0 || end > i64::from(p.range) {
+                // The range is relative to the variable part: pointers sharing the id share it,
+                // and the comparison with data_end covered it.
+                if off < 0 || off + i64::from(size) > i64::from(p.range) {
                     return reject(pc, format!("R{r} offset is outside of the packet"));
                 }
                 Ok(unknown())

@@ -9,6 +9,7 @@ pub mod cfg;
 pub mod ctx;
 pub mod explore;
 pub mod helpers;
+pub mod object;
 pub mod scalar;
 pub mod state;
 pub mod tnum;

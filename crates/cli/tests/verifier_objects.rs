@@ -1,0 +1,143 @@
+//! The abstract verifier against the kernel's verifier on real objects: every program of
+//! `testdata/` and of the corpus (`ebpf-samples`, little-endian `cilium-ebpf`) that libbpf can
+//! load here is checked by both. False accepts (we accept, the kernel rejects) must be zero
+//! everywhere; false rejects must be zero on `testdata/`. The table of every verdict is written
+//! to `$CARGO_TARGET_TMPDIR/verifier-differential.tsv`.
+#![cfg(feature = "kernel")]
+#![allow(clippy::print_stderr)]
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use bpf_patch::elf::BpfObject;
+use bpf_verifier_model::load::LoadOptions;
+use bpf_verifier_model::verifier::explore::Outcome;
+use bpf_verifier_model::verifier::object::check_object;
+use bpfpatch::kernel::{load_each, LoadOptions as KernelOptions};
+use common::{kernel, testdata_objects};
+
+fn corpus_objects() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let mut out = Vec::new();
+    let mut stack = vec![root.join("ebpf-samples"), root.join("cilium-ebpf")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if p.is_dir() && name != "invalid" {
+                stack.push(p);
+            } else if (name.ends_with(".o") || name.ends_with("-el.elf")) && !name.contains("-eb") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[derive(Default)]
+struct Tally {
+    compared: usize,
+    agree: usize,
+    messages_equal: usize,
+    both_reject: usize,
+    false_accepts: Vec<String>,
+    false_rejects: Vec<String>,
+    unknown: usize,
+    not_verified: usize,
+}
+
+fn compare(path: &Path, tally: &mut Tally, table: &mut String) {
+    let Ok(bytes) = std::fs::read(path) else { return };
+    let Ok(obj) = BpfObject::parse(&bytes) else { return };
+    // The kernel's verdicts; objects libbpf cannot open or prepare are not compared.
+    let Ok(kernel) = load_each(&bytes, &KernelOptions::default()) else { return };
+    let ours = LoadOptions::for_running_kernel(&obj).and_then(|o| check_object(&obj, &o));
+    let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?");
+    for k in &kernel {
+        if !k.accepted && k.log.trim().is_empty() {
+            // libbpf or the kernel refused before verification (relocation, attach target,
+            // BTF): there is no verifier verdict to compare with.
+            tally.not_verified += 1;
+            continue;
+        }
+        let mine = ours.as_ref().ok().and_then(|v| v.iter().find(|c| c.name == k.name));
+        let kv = if k.accepted { "accept" } else { "reject" };
+        let km = k.summary.message.clone().unwrap_or_default();
+        let (ov, om) = match mine.map(|c| &c.report) {
+            Some(Ok(r)) => match &r.outcome {
+                Outcome::Accept => ("accept", String::new()),
+                Outcome::Reject(d) => ("reject", d.message.clone()),
+                Outcome::Unsupported { what, .. } => ("unknown", what.clone()),
+            },
+            Some(Err(e)) => ("unknown", e.clone()),
+            None => {
+                ("unknown", ours.as_ref().err().map(|e| e.to_string()).unwrap_or_else(|| "not loaded".into()))
+            }
+        };
+        let _ = writeln!(table, "{file}\t{}\t{kv}\t{km}\t{ov}\t{om}", k.name);
+        if ov == "unknown" {
+            tally.unknown += 1;
+            continue;
+        }
+        tally.compared += 1;
+        match (kv, ov) {
+            ("accept", "accept") => tally.agree += 1,
+            ("reject", "reject") => {
+                tally.agree += 1;
+                tally.both_reject += 1;
+                tally.messages_equal += usize::from(km == om);
+            }
+            ("reject", _) => tally.false_accepts.push(format!("{file} {}: kernel: {km}", k.name)),
+            _ => tally.false_rejects.push(format!("{file} {}: ours: {om}", k.name)),
+        }
+    }
+}
+
+#[test]
+fn verdicts_agree_with_the_kernel() {
+    if !kernel() {
+        return;
+    }
+    let mut table = String::from("object\tprogram\tkernel\tkernel message\tmodel\tmodel message\n");
+    let mut testdata = Tally::default();
+    for p in testdata_objects() {
+        compare(&p, &mut testdata, &mut table);
+    }
+    let corpus_files = corpus_objects();
+    let mut corpus = Tally::default();
+    for p in &corpus_files {
+        compare(p, &mut corpus, &mut table);
+    }
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verifier-differential.tsv");
+    std::fs::write(&out, &table).expect("write the table");
+    for (what, t) in [("testdata", &testdata), ("corpus", &corpus)] {
+        eprintln!(
+            "{what}: {} programs compared, {} agree ({} both reject, {} with the same message), \
+             {} false accepts, {} false rejects, {} not decided by the model, {} not verified by the kernel",
+            t.compared,
+            t.agree,
+            t.both_reject,
+            t.messages_equal,
+            t.false_accepts.len(),
+            t.false_rejects.len(),
+            t.unknown,
+            t.not_verified
+        );
+    }
+    eprintln!("table: {}", out.display());
+    assert!(
+        testdata.false_accepts.is_empty() && corpus.false_accepts.is_empty(),
+        "false accepts: {:?} {:?}",
+        testdata.false_accepts,
+        corpus.false_accepts
+    );
+    assert!(testdata.false_rejects.is_empty(), "false rejects on testdata: {:?}", testdata.false_rejects);
+    assert!(testdata.compared >= 30, "only {} testdata programs decided", testdata.compared);
+    if !corpus.false_rejects.is_empty() {
+        eprintln!("corpus false rejects:\n{}", corpus.false_rejects.join("\n"));
+    }
+}
