@@ -134,6 +134,16 @@ pub fn dump_regs(frame: &Frame) -> String {
 
 /// Verifies a program (all its slots): the CFG checks first, then exploration.
 pub fn verify(insns: &[Insn], env: &Env<'_>) -> Result<Report, bpf_patch::DecodeError> {
+    verify_observed(insns, env, &mut |_, _| {})
+}
+
+/// [`verify`], calling `observe(insn, state)` with every state explored, before the
+/// instruction runs (for soundness checks against concrete runs).
+pub fn verify_observed(
+    insns: &[Insn],
+    env: &Env<'_>,
+    observe: &mut dyn FnMut(usize, &State),
+) -> Result<Report, bpf_patch::DecodeError> {
     let ops = bpf_patch::op::decode_all(insns)?;
     if let Err(e) = super::cfg::check(&ops, insns.len()) {
         let diag = Diag { insn: e.insn.index(), message: e.message, regs: String::new(), path: Vec::new() };
@@ -177,7 +187,7 @@ pub fn verify(insns: &[Insn], env: &Env<'_>) -> Result<Report, bpf_patch::Decode
         return Ok(Report { outcome: Outcome::Unsupported { insn: 0, what }, insns_processed: 0, states: 0 });
     }
     let mut ex = Explorer { ops, index, env, next_id: 0 };
-    Ok(ex.run(&prune))
+    Ok(ex.run(&prune, observe))
 }
 
 enum Work {
@@ -186,7 +196,7 @@ enum Work {
 }
 
 impl Explorer<'_> {
-    fn run(&mut self, prune: &[bool]) -> Report {
+    fn run(&mut self, prune: &[bool], observe: &mut dyn FnMut(usize, &State)) -> Report {
         let mut regs = [Reg::NotInit; 11];
         regs[1] = Reg::Ptr(Ptr::new(PtrKind::Ctx, 0));
         regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
@@ -244,6 +254,7 @@ impl Explorer<'_> {
                 kept += 1;
                 work.push(Work::Done { pc, idx: seen.len() - 1 });
             }
+            observe(pc, &state);
             match self.step(pc, state.clone()) {
                 Ok(next) => {
                     // Push in reverse so the first successor (the fall-through) is explored first.
