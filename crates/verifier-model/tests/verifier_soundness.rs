@@ -119,8 +119,7 @@ proptest! {
             let pc = step.slot.index();
             let states = &seen[pc];
             prop_assert!(!states.is_empty(), "the interpreter reached {} which the explorer never visited", pc);
-            for r in 0..6 {
-                let v = regs[r];
+            for (r, &v) in regs.iter().enumerate().take(6) {
                 let inside = states.iter().any(|s| match s.cur().regs[r] {
                     Reg::Scalar(a) => a.contains(v),
                     _ => true,
