@@ -18,6 +18,8 @@
 #![warn(missing_docs)]
 
 pub mod conformance;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod interp;
 pub mod load;
 pub mod verifier;

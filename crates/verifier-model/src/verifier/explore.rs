@@ -145,6 +145,11 @@ pub fn verify_observed(
     observe: &mut dyn FnMut(usize, &State),
 ) -> Result<Report, bpf_patch::DecodeError> {
     let ops = bpf_patch::op::decode_all(insns)?;
+    if ops.is_empty() {
+        // BPF_PROG_LOAD refuses an empty program with EINVAL before verification.
+        let diag = Diag { insn: 0, message: "empty program".into(), regs: String::new(), path: Vec::new() };
+        return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
+    }
     if let Err(e) = super::cfg::check(&ops, insns.len()) {
         let diag = Diag { insn: e.insn.index(), message: e.message, regs: String::new(), path: Vec::new() };
         return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
@@ -232,7 +237,7 @@ impl Explorer<'_> {
                 let diag = Diag { insn: pc, message, regs: dump_regs(state.cur()), path: path(&tree, node) };
                 return Report { outcome: Outcome::Reject(diag), insns_processed: processed, states: kept };
             }
-            if prune[pc] {
+            if prune.get(pc).copied().unwrap_or(false) {
                 let seen = explored.entry(pc).or_default();
                 if seen.iter().any(|(s, done)| *done && s.includes(&state)) {
                     continue;

@@ -1,0 +1,31 @@
+//! Bodies of the model's cargo-fuzz targets (`fuzz/fuzz_targets/`), plain functions so that the
+//! normal test suite replays the committed seeds too.
+
+use crate::load::ProgType;
+use crate::verifier::explore::{verify, Env, Outcome};
+use crate::verifier::helpers::Version;
+
+/// Verifies an arbitrary slot stream as an XDP, TC and socket filter program: the model must
+/// return a verdict (or a decode error) without panicking, and count at most the kernel's
+/// instruction limit plus one.
+pub fn verify_bytes(data: &[u8]) {
+    let Ok(insns) = bpf_patch::insn::slots_from_bytes(data, bpf_patch::Endian::Little) else { return };
+    for prog_type in [ProgType::Xdp, ProgType::SchedCls, ProgType::SocketFilter] {
+        let env = Env {
+            prog_type,
+            maps: &[],
+            read_only_maps: &[],
+            helpers: Version::Current,
+            gpl: true,
+            allow_uninit_stack: true,
+            kfuncs: &[],
+            dev_bound: false,
+        };
+        if let Ok(report) = verify(&insns, &env) {
+            assert!(report.insns_processed <= crate::verifier::explore::INSN_LIMIT + 1);
+            if let Outcome::Reject(d) = &report.outcome {
+                assert!(d.insn <= insns.len(), "the error names an instruction of the program");
+            }
+        }
+    }
+}

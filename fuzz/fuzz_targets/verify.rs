@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bpf_verifier_model::fuzz::verify_bytes(data));
