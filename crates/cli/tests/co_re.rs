@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 
-use bpf_patch::co_re::{apply, records, resolve, Btf, CoReRelo, Target, POISON_IMM};
+use bpf_patch::co_re::{apply, records, relocate_object, Btf, CoReRelo, Resolver, Target, POISON_IMM};
 use bpf_patch::elf::BpfObject;
 use bpf_patch::{Endian, Insn};
 use common::{kernel, testdata_objects};
@@ -180,9 +180,8 @@ fn co_re_matches_libbpf_prepare() {
         c.objects += 1;
         let bytes = std::fs::read(&path).expect("readable");
         let Ok(obj) = BpfObject::parse(&bytes) else { continue };
-        let Ok(info) = obj.ext_info() else { continue };
-        let recs = records(&info);
-        if recs.values().all(Vec::is_empty) {
+        let Ok(recs) = records(&obj) else { continue };
+        if recs.iter().all(|(_, r)| r.is_empty()) {
             continue;
         }
         c.with_core += 1;
@@ -196,6 +195,14 @@ fn co_re_matches_libbpf_prepare() {
             }
         };
         let local = obj.btf().expect(".BTF parses").expect("CO-RE needs .BTF");
+        // The whole-object entry point must agree with the per-record results below.
+        let all_loaded = prepared.values().all(|t| t.autoload);
+        let whole = relocate_object(&obj, &target);
+        if let (Err(e), true) = (&whole, all_loaded) {
+            mismatches.push(format!("{}: relocate_object failed where libbpf did not: {e}", path.display()));
+        }
+        // One resolver per object, fed in .BTF.ext order: libbpf's candidate cache.
+        let mut resolver = Resolver::new(&local, &target);
         for (section, list) in &recs {
             let cs = obj.sections.iter().find(|s| &s.name == section).expect("records name code sections");
             for rec in list {
@@ -208,22 +215,37 @@ fn co_re_matches_libbpf_prepare() {
                 }) else {
                     continue;
                 };
-                // Where libbpf's copy of this function starts, in which prepared program.
-                let copy = if p.entry {
-                    match prepared.get(&p.name).filter(|t| &t.section == section && t.autoload) {
-                        Some(t) => Some((t, 0)),
-                        None => {
-                            c.not_loaded += 1;
-                            continue;
-                        }
+                let entry_copy = prepared.get(&p.name).filter(|t| &t.section == section && t.autoload);
+                if p.entry && entry_copy.is_none() {
+                    // libbpf neither resolves nor patches programs it will not load.
+                    c.not_loaded += 1;
+                    continue;
+                }
+                let at = rec.slot.index();
+                let width = if cs.insns[at].is_ld_imm64() { 2 } else { 1 };
+                let mut ours = cs.insns.clone();
+                let outcome = resolver
+                    .resolve_one(section, rec)
+                    .and_then(|r| apply(section, &mut ours, std::slice::from_ref(&r)));
+                if let (Ok(()), Ok(w)) = (&outcome, &whole) {
+                    if w[section][at..at + width] != ours[at..at + width] {
+                        mismatches.push(format!(
+                            "{}: {section} slot {at}: relocate_object differs",
+                            path.display()
+                        ));
                     }
-                } else {
-                    let sub = obj.insns_of(p);
-                    let masked = mask(sub, p.start.index(), list);
-                    prepared.values().filter(|t| t.autoload).find_map(|t| {
-                        let own = obj.program(&obj_name_of(&prepared, t)).map_or(0, |m| m.len as usize);
-                        locate(sub, &masked, &t.insns, own).map(|o| (t, o))
-                    })
+                }
+                // Where libbpf's copy of this function starts, in which prepared program.
+                let copy = match entry_copy {
+                    Some(t) => Some((t, 0)),
+                    None => {
+                        let sub = obj.insns_of(p);
+                        let masked = mask(sub, p.start.index(), list);
+                        prepared.values().filter(|t| t.autoload).find_map(|t| {
+                            let own = obj.program(&obj_name_of(&prepared, t)).map_or(0, |m| m.len as usize);
+                            locate(sub, &masked, &t.insns, own).map(|o| (t, o))
+                        })
+                    }
                 };
                 let Some((theirs, base)) = copy else {
                     c.subprog_not_found += 1;
@@ -233,11 +255,6 @@ fn co_re_matches_libbpf_prepare() {
                     c.subprog += 1;
                 }
                 c.compared += 1;
-                let at = rec.slot.index();
-                let width = if cs.insns[at].is_ld_imm64() { 2 } else { 1 };
-                let mut ours = cs.insns.clone();
-                let outcome = resolve(&local, section, std::slice::from_ref(rec), &target)
-                    .and_then(|r| apply(section, &mut ours, &r));
                 let rel = base + at - p.start.index();
                 let want = theirs.insns.get(rel..rel + width);
                 if want.is_some_and(|w| *w != cs.insns[at..at + width]) {

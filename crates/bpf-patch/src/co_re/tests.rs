@@ -5,6 +5,7 @@ use btf_rs::Btf;
 
 use super::*;
 use crate::elf::BpfObject;
+use crate::insn::Insn;
 use crate::opcode::{BPF_ALU64, BPF_B, BPF_H, BPF_K, BPF_LDX, BPF_MEM, BPF_MOV, BPF_W};
 
 /// A tiny little-endian BTF writer: types get ids from 1 in call order.
@@ -386,12 +387,12 @@ fn core_objects() -> Vec<Vec<u8>> {
 #[test]
 fn fuzz_body_survives_byte_flips() {
     for data in core_objects() {
-        use object::{Object, ObjectSection};
+        use ::object::{Object, ObjectSection};
         let obj = BpfObject::parse(&data).expect("parses");
-        let recs = records(&obj.ext_info().expect("ext parses"));
-        assert!(recs.values().map(Vec::len).sum::<usize>() > 0, "core objects have CO-RE records");
+        let recs = records(&obj).expect("ext parses");
+        assert!(recs.iter().map(|(_, r)| r.len()).sum::<usize>() > 0, "core objects have CO-RE records");
         crate::fuzz::co_re(&data);
-        let file = object::File::parse(&*data).expect("ELF");
+        let file = ::object::File::parse(&*data).expect("ELF");
         let range = |name: &str| {
             let (start, len) = file.section_by_name(name).and_then(|s| s.file_range()).expect("section");
             start as usize..(start + len) as usize
@@ -406,4 +407,27 @@ fn fuzz_body_survives_byte_flips() {
             crate::fuzz::co_re(&d);
         }
     }
+}
+
+#[test]
+fn resolver_narrows_candidates_like_libbpf() {
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    l.strukt("s", 8, &[("a", int, 0, 0), ("z", int, 32, 0)]);
+    let mut t = B::new();
+    let int = t.int("int", 4, true);
+    t.strukt("s", 8, &[("a", int, 0, 0), ("b", int, 32, 0)]);
+    t.strukt("s___2", 8, &[("x", int, 0, 0), ("z", int, 32, 0)]);
+    let (l, t) = (l.build(), t.build());
+    let target = Target::new(&t);
+    let z = relo(2, "0:1", CoReKind::FieldExists);
+    // Alone, `z` is found in `s___2`.
+    assert_eq!(vals(&resolve(&l, "sec", std::slice::from_ref(&z), &target).expect("ok")[0]), (false, 1, 1));
+    // After `a` matched only `s`, libbpf looks for `z` in `s` alone.
+    let mut r = Resolver::new(&l, &target);
+    assert_eq!(
+        vals(&r.resolve_one("sec", &relo(2, "0:0", CoReKind::FieldExists)).expect("ok")),
+        (false, 1, 1)
+    );
+    assert_eq!(vals(&r.resolve_one("sec", &z).expect("ok")), (false, 1, 0));
 }
