@@ -1,22 +1,25 @@
 //! CO-RE relocation resolution: what libbpf's `bpf_core_calc_relo_insn` and
 //! `bpf_core_patch_insn` compute, without libbpf.
 //!
-//! Inputs are the object's own (local) BTF, the `.BTF.ext` CO-RE records of one code section
-//! ([`CoReRelo`], e.g. from [`records`]) and a [`Target`] BTF, normally
-//! `/sys/kernel/btf/vmlinux`. [`resolve`] turns every record into a [`Resolution`] (the local
-//! value the instruction must hold, the target value, or "poison"); [`apply`] patches the
-//! instructions (ALU imm, LDX/ST/STX `off` and load size, `ld_imm64` imm) after checking each
-//! holds the expected local value; [`relocate_section`] does both for a section of a
-//! [`BpfObject`].
+//! Inputs are the object's own (local) BTF, the `.BTF.ext` CO-RE records of a code section
+//! ([`CoReRelo`], from [`records`]) and a [`Target`] BTF, normally `/sys/kernel/btf/vmlinux`.
+//! A [`Resolver`] (or [`resolve`] for one section) turns every record into a [`Resolution`]
+//! (the local value the instruction must hold, the target value, or "poison"); [`apply`]
+//! patches the instructions (ALU imm, LDX/ST/STX `off` and access size, `ld_imm64` imm) after
+//! checking each holds the expected local value; [`relocate_object`] / [`relocate_section`] do
+//! both for a [`crate::elf::BpfObject`].
 //!
 //! As in libbpf: target candidates are the target types of the root type's kind whose
 //! essential names (without `___flavor`) are equal; every matching candidate must agree (field
-//! offset and value), else [`CoReError::Ambiguous`]; no matching candidate gives 0 for the
-//! `*_EXISTS` / `TYPE_MATCHES` kinds and a poisoned instruction (`call 0xbad2310`) for the
-//! others. Only one target BTF is searched (libbpf also searches kernel module BTFs when
-//! vmlinux has no candidate, unless given a custom target path).
+//! offset and value), else [`CoReError::Ambiguous`]. Without a matching candidate, type and
+//! `*_EXISTS` kinds yield 0, while field offsets, sizes, shifts, signedness and enum values
+//! poison the instruction (`call 0xbad2310`, both slots of an `ld_imm64`); so does a load or
+//! store whose field changed size in a way the access cannot follow. Only one target BTF is
+//! searched (libbpf also searches kernel module BTFs when vmlinux has no candidate, unless it
+//! is given a custom target path).
 //!
-//! BTF queries live in `types`, access specs in `spec`, instruction patching in `patch`.
+//! BTF queries live in `types`, access specs in `spec`, instruction patching in `patch`, the
+//! object-level entry points in `object`.
 
 mod object;
 mod patch;
