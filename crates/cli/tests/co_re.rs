@@ -173,7 +173,9 @@ fn co_re_matches_libbpf_prepare() {
         unsafe { sys::libbpf_set_print(None) };
     }
     let vmlinux = Btf::from_file(VMLINUX).expect("vmlinux BTF parses");
+    let started = std::time::Instant::now();
     let target = Target::new(&vmlinux);
+    eprintln!("indexed {VMLINUX} in {:?}", started.elapsed());
     let mut c = Counts::default();
     let mut mismatches = Vec::new();
     for path in objects() {

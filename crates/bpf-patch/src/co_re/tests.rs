@@ -431,3 +431,18 @@ fn resolver_narrows_candidates_like_libbpf() {
     );
     assert_eq!(vals(&r.resolve_one("sec", &z).expect("ok")), (false, 1, 0));
 }
+
+#[test]
+fn huge_indices_are_errors_not_overflows() {
+    // struct big { int flex[]; } with a flexible array accepts any index: the offset must not wrap.
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    let arr = l.array(int, 0);
+    l.strukt("big", 4, &[("flex", arr, 0, 0)]);
+    let l = l.build();
+    let t = flavored().1;
+    for access in ["4294967295", "0:0:4294967295", "4000000000:0"] {
+        let r = one(&l, &t, 3, access, CoReKind::FieldByteOffset);
+        assert!(matches!(r, Err(CoReError::BadSpec { .. })), "{access}: {r:?}");
+    }
+}
