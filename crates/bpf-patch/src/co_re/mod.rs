@@ -18,6 +18,19 @@
 //! searched (libbpf also searches kernel module BTFs when vmlinux has no candidate, unless it
 //! is given a custom target path).
 //!
+//! ```no_run
+//! use bpf_patch::co_re::{relocate_object, Btf, Target};
+//! use bpf_patch::elf::BpfObject;
+//!
+//! let obj = BpfObject::parse(&std::fs::read("core.o")?)?;
+//! let vmlinux = Btf::from_file("/sys/kernel/btf/vmlinux")?;
+//! let target = Target::new(&vmlinux); // index once, reuse for every object
+//! for (section, insns) in relocate_object(&obj, &target)? {
+//!     println!("{section}: {} slots", insns.len());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! BTF queries live in `types`, access specs in `spec`, instruction patching in `patch`, the
 //! object-level entry points in `object`.
 
