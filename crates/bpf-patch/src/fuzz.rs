@@ -81,3 +81,18 @@ pub fn object(data: &[u8]) {
         assert_eq!(q.len, p.len + 1, "the insertion is in the program");
     }
 }
+
+/// Parses arbitrary bytes as a BPF object and resolves every code section's CO-RE relocations
+/// against the object's own BTF as target: an `Err` is fine, a panic is not.
+pub fn co_re(data: &[u8]) {
+    use crate::co_re::{relocate_section, Target};
+    use crate::elf::BpfObject;
+    let Ok(obj) = BpfObject::parse(data) else { return };
+    let Ok(Some(btf)) = obj.btf() else { return };
+    let target = Target::new(&btf);
+    for cs in &obj.sections {
+        if let Ok(insns) = relocate_section(&obj, &cs.name, &target) {
+            assert_eq!(insns.len(), cs.insns.len(), "relocation keeps the length");
+        }
+    }
+}

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
 
-use bpf_patch::co_re::{apply, records, resolve, Btf, Target};
+use bpf_patch::co_re::{apply, records, relocate_object, Btf, CoReRelo, Resolver, Target, POISON_IMM};
 use bpf_patch::elf::BpfObject;
 use bpf_patch::{Endian, Insn};
 use common::{kernel, testdata_objects};
@@ -116,10 +116,51 @@ struct Counts {
     with_core: usize,
     libbpf_failed: usize,
     records: usize,
+    /// Records per raw kind.
+    kinds: BTreeMap<u32, usize>,
     compared: usize,
     equal: usize,
+    /// Compared slots where libbpf changed the instruction.
+    changed: usize,
+    /// Compared slots libbpf poisoned.
+    poisoned: usize,
+    /// Compared slots inside subprograms (found appended to a main program).
     subprog: usize,
+    /// Subprogram records whose function libbpf did not append anywhere (never called).
+    subprog_not_found: usize,
     not_loaded: usize,
+}
+
+/// The slots of a function libbpf may rewrite for reasons other than this test: calls,
+/// `ld_imm64` pairs, and CO-RE slots (compared separately).
+fn mask(sub: &[Insn], start: usize, recs: &[CoReRelo]) -> Vec<bool> {
+    let mut m: Vec<bool> = sub.iter().map(|i| i.code == 0x85 || i.is_ld_imm64()).collect();
+    for i in 1..sub.len() {
+        if sub[i - 1].is_ld_imm64() {
+            m[i] = true;
+        }
+    }
+    for r in recs {
+        if let Some(x) = r.slot.index().checked_sub(start).and_then(|i| m.get_mut(i)) {
+            *x = true;
+        }
+    }
+    m
+}
+
+/// Where `sub` sits in `prog` (after the first `from` slots), judged on its unmasked slots;
+/// `None` if nowhere or if too few slots are unmasked to tell.
+fn locate(sub: &[Insn], masked: &[bool], prog: &[Insn], from: usize) -> Option<usize> {
+    if masked.iter().filter(|m| !**m).count() < 4 || prog.len() < sub.len() {
+        return None;
+    }
+    (from..=prog.len() - sub.len())
+        .find(|&o| sub.iter().zip(&prog[o..]).zip(masked).all(|((a, b), m)| *m || a == b))
+}
+
+/// The program name under which libbpf listed `t`.
+fn obj_name_of(prepared: &BTreeMap<String, Prepared>, t: &Prepared) -> String {
+    prepared.iter().find(|(_, v)| std::ptr::eq(*v, t)).map(|(k, _)| k.clone()).unwrap_or_default()
 }
 
 #[test]
@@ -127,19 +168,22 @@ fn co_re_matches_libbpf_prepare() {
     if !kernel() {
         return;
     }
-    // SAFETY: clearing libbpf's print callback is always allowed.
-    unsafe { sys::libbpf_set_print(None) };
+    if std::env::var_os("BPFPATCH_LIBBPF_LOG").is_none() {
+        // SAFETY: clearing libbpf's print callback is always allowed.
+        unsafe { sys::libbpf_set_print(None) };
+    }
     let vmlinux = Btf::from_file(VMLINUX).expect("vmlinux BTF parses");
+    let started = std::time::Instant::now();
     let target = Target::new(&vmlinux);
+    eprintln!("indexed {VMLINUX} in {:?}", started.elapsed());
     let mut c = Counts::default();
     let mut mismatches = Vec::new();
     for path in objects() {
         c.objects += 1;
         let bytes = std::fs::read(&path).expect("readable");
         let Ok(obj) = BpfObject::parse(&bytes) else { continue };
-        let Ok(info) = obj.ext_info() else { continue };
-        let recs = records(&info);
-        if recs.values().all(Vec::is_empty) {
+        let Ok(recs) = records(&obj) else { continue };
+        if recs.iter().all(|(_, r)| r.is_empty()) {
             continue;
         }
         c.with_core += 1;
@@ -153,10 +197,19 @@ fn co_re_matches_libbpf_prepare() {
             }
         };
         let local = obj.btf().expect(".BTF parses").expect("CO-RE needs .BTF");
+        // The whole-object entry point must agree with the per-record results below.
+        let all_loaded = prepared.values().all(|t| t.autoload);
+        let whole = relocate_object(&obj, &target);
+        if let (Err(e), true) = (&whole, all_loaded) {
+            mismatches.push(format!("{}: relocate_object failed where libbpf did not: {e}", path.display()));
+        }
+        // One resolver per object, fed in .BTF.ext order: libbpf's candidate cache.
+        let mut resolver = Resolver::new(&local, &target);
         for (section, list) in &recs {
             let cs = obj.sections.iter().find(|s| &s.name == section).expect("records name code sections");
             for rec in list {
                 c.records += 1;
+                *c.kinds.entry(rec.kind).or_default() += 1;
                 let Some(p) = obj.programs.iter().find(|p| {
                     &obj.sections[p.section].name == section
                         && p.start <= rec.slot
@@ -164,26 +217,54 @@ fn co_re_matches_libbpf_prepare() {
                 }) else {
                     continue;
                 };
-                if !p.entry {
-                    c.subprog += 1;
-                    continue;
-                }
-                let Some(theirs) = prepared.get(&p.name).filter(|t| &t.section == section) else {
-                    c.not_loaded += 1;
-                    continue;
-                };
-                if !theirs.autoload {
+                let entry_copy = prepared.get(&p.name).filter(|t| &t.section == section && t.autoload);
+                if p.entry && entry_copy.is_none() {
+                    // libbpf neither resolves nor patches programs it will not load.
                     c.not_loaded += 1;
                     continue;
                 }
-                c.compared += 1;
                 let at = rec.slot.index();
                 let width = if cs.insns[at].is_ld_imm64() { 2 } else { 1 };
                 let mut ours = cs.insns.clone();
-                let outcome = resolve(&local, section, std::slice::from_ref(rec), &target)
-                    .and_then(|r| apply(section, &mut ours, &r));
-                let rel = at - p.start.index();
+                let outcome = resolver
+                    .resolve_one(section, rec)
+                    .and_then(|r| apply(section, &mut ours, std::slice::from_ref(&r)));
+                if let (Ok(()), Ok(w)) = (&outcome, &whole) {
+                    if w[section][at..at + width] != ours[at..at + width] {
+                        mismatches.push(format!(
+                            "{}: {section} slot {at}: relocate_object differs",
+                            path.display()
+                        ));
+                    }
+                }
+                // Where libbpf's copy of this function starts, in which prepared program.
+                let copy = match entry_copy {
+                    Some(t) => Some((t, 0)),
+                    None => {
+                        let sub = obj.insns_of(p);
+                        let masked = mask(sub, p.start.index(), list);
+                        prepared.values().filter(|t| t.autoload).find_map(|t| {
+                            let own = obj.program(&obj_name_of(&prepared, t)).map_or(0, |m| m.len as usize);
+                            locate(sub, &masked, &t.insns, own).map(|o| (t, o))
+                        })
+                    }
+                };
+                let Some((theirs, base)) = copy else {
+                    c.subprog_not_found += 1;
+                    continue;
+                };
+                if !p.entry {
+                    c.subprog += 1;
+                }
+                c.compared += 1;
+                let rel = base + at - p.start.index();
                 let want = theirs.insns.get(rel..rel + width);
+                if want.is_some_and(|w| *w != cs.insns[at..at + width]) {
+                    c.changed += 1;
+                }
+                if want.is_some_and(|w| w[0].code == 0x85 && w[0].imm == POISON_IMM) {
+                    c.poisoned += 1;
+                }
                 match (outcome, want) {
                     (Ok(()), Some(w)) if ours[at..at + width] == *w => c.equal += 1,
                     (outcome, want) => mismatches.push(format!(

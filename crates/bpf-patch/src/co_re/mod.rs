@@ -1,38 +1,56 @@
 //! CO-RE relocation resolution: what libbpf's `bpf_core_calc_relo_insn` and
 //! `bpf_core_patch_insn` compute, without libbpf.
 //!
-//! Inputs are the object's own (local) BTF, the `.BTF.ext` CO-RE records of one code section
-//! ([`CoReRelo`], e.g. from [`records`]) and a [`Target`] BTF, normally
-//! `/sys/kernel/btf/vmlinux`. [`resolve`] turns every record into a [`Resolution`] (the local
-//! value the instruction must hold, the target value, or "poison"); [`apply`] patches the
-//! instructions (ALU imm, LDX/ST/STX `off` and load size, `ld_imm64` imm) after checking each
-//! holds the expected local value; [`relocate_section`] does both for a section of a
-//! [`BpfObject`].
+//! Inputs are the object's own (local) BTF, the `.BTF.ext` CO-RE records of a code section
+//! ([`CoReRelo`], from [`records`]) and a [`Target`] BTF, normally `/sys/kernel/btf/vmlinux`.
+//! A [`Resolver`] (or [`resolve`] for one section) turns every record into a [`Resolution`]
+//! (the local value the instruction must hold, the target value, or "poison"); [`apply`]
+//! patches the instructions (ALU imm, LDX/ST/STX `off` and access size, `ld_imm64` imm) after
+//! checking each holds the expected local value; [`relocate_object`] / [`relocate_section`] do
+//! both for a [`crate::elf::BpfObject`].
 //!
 //! As in libbpf: target candidates are the target types of the root type's kind whose
 //! essential names (without `___flavor`) are equal; every matching candidate must agree (field
-//! offset and value), else [`CoReError::Ambiguous`]; no matching candidate gives 0 for the
-//! `*_EXISTS` / `TYPE_MATCHES` kinds and a poisoned instruction (`call 0xbad2310`) for the
-//! others. Only one target BTF is searched (libbpf also searches kernel module BTFs when
-//! vmlinux has no candidate, unless given a custom target path).
+//! offset and value), else [`CoReError::Ambiguous`]. Without a matching candidate, type and
+//! `*_EXISTS` kinds yield 0, while field offsets, sizes, shifts, signedness and enum values
+//! poison the instruction (`call 0xbad2310`, both slots of an `ld_imm64`); so does a load or
+//! store whose field changed size in a way the access cannot follow. Only one target BTF is
+//! searched (libbpf also searches kernel module BTFs when vmlinux has no candidate, unless it
+//! is given a custom target path).
 //!
-//! BTF queries live in `types`, access specs in `spec`, instruction patching in `patch`.
+//! ```no_run
+//! use bpf_patch::co_re::{relocate_object, Btf, Target};
+//! use bpf_patch::elf::BpfObject;
+//!
+//! let obj = BpfObject::parse(&std::fs::read("core.o")?)?;
+//! let vmlinux = Btf::from_file("/sys/kernel/btf/vmlinux")?;
+//! let target = Target::new(&vmlinux); // index once, reuse for every object
+//! for (section, insns) in relocate_object(&obj, &target)? {
+//!     println!("{section}: {} slots", insns.len());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! BTF queries live in `types`, access specs in `spec`, instruction patching in `patch`, the
+//! object-level entry points in `object`.
 
+mod object;
 mod patch;
 mod spec;
 #[cfg(test)]
 mod tests;
 mod types;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 
 /// The BTF type the API takes (btf-rs), re-exported so that callers need no direct dependency.
 pub use btf_rs::Btf;
+pub use object::{records, relocate_object, relocate_section};
 pub use patch::{apply, POISON_IMM};
 
-use crate::elf::{BpfObject, ExtInfo, ExtRecord, ObjectError};
-use crate::insn::{Insn, Slot};
+use crate::elf::ObjectError;
+use crate::insn::Slot;
 
 /// `enum bpf_core_relo_kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -313,107 +331,135 @@ impl<'a> Target<'a> {
     }
 }
 
-/// Resolves the CO-RE records of code section `section` against `target`, in record order.
+/// Resolves the CO-RE records of code section `section` against `target`, in record order,
+/// with a fresh [`Resolver`].
 pub fn resolve(
     local: &Btf,
     section: &str,
     records: &[CoReRelo],
     target: &Target<'_>,
 ) -> Result<Vec<Resolution>, CoReError> {
-    records.iter().map(|r| resolve_one(local, section, r, target)).collect()
+    let mut r = Resolver::new(local, target);
+    records.iter().map(|rec| r.resolve_one(section, rec)).collect()
 }
 
-fn resolve_one(
-    local: &Btf,
-    section: &str,
-    r: &CoReRelo,
-    target: &Target<'_>,
-) -> Result<Resolution, CoReError> {
-    let kind = CoReKind::from_raw(r.kind).ok_or_else(|| CoReError::UnknownKind {
-        section: section.to_owned(),
-        slot: r.slot,
-        kind: r.kind,
-    })?;
-    let bad = |reason: String| CoReError::BadSpec {
-        section: section.to_owned(),
-        slot: r.slot,
-        kind,
-        type_id: r.type_id,
-        access: r.access.clone(),
-        reason,
-    };
-    let local_type = types::ty(local, r.type_id).map_err(bad)?;
-    let local_name = types::type_name(local, &local_type);
-    let local_spec = spec::parse(local, r.type_id, &r.access, kind).map_err(bad)?;
-    let mut res = Resolution {
-        slot: r.slot,
-        kind,
-        access: r.access.clone(),
-        orig_val: 0,
-        new_val: 0,
-        poison: false,
-        validate: true,
-        orig_sz: 0,
-        new_sz: 0,
-        fail_memsz_adjust: false,
-    };
-    if kind == CoReKind::TypeIdLocal {
-        res.orig_val = u64::from(r.type_id);
-        res.new_val = u64::from(r.type_id);
-        res.validate = false;
-        return Ok(res);
+/// Resolves relocations one after the other, keeping libbpf's per-object candidate cache:
+/// once a relocation of local type `T` has matched some target candidates, later relocations
+/// of `T` consider only those. Feed it an object's records in `.BTF.ext` order (as
+/// [`records`] returns them) to decide exactly as libbpf does when several candidates exist.
+pub struct Resolver<'a> {
+    local: &'a Btf,
+    target: &'a Target<'a>,
+    cands: HashMap<u32, Vec<u32>>,
+}
+
+impl<'a> Resolver<'a> {
+    /// A resolver with an empty candidate cache.
+    pub fn new(local: &'a Btf, target: &'a Target<'a>) -> Resolver<'a> {
+        Resolver { local, target, cands: HashMap::new() }
     }
-    if local_name.is_empty() {
-        return Err(CoReError::Anonymous {
+
+    /// Resolves one record of code section `section`.
+    pub fn resolve_one(&mut self, section: &str, r: &CoReRelo) -> Result<Resolution, CoReError> {
+        let local = self.local;
+        let kind = CoReKind::from_raw(r.kind).ok_or_else(|| CoReError::UnknownKind {
+            section: section.to_owned(),
+            slot: r.slot,
+            kind: r.kind,
+        })?;
+        let bad = |reason: String| CoReError::BadSpec {
             section: section.to_owned(),
             slot: r.slot,
             kind,
             type_id: r.type_id,
-        });
-    }
-    let tb = target.btf();
-    let mut chosen: Option<(spec::Spec, Resolution)> = None;
-    for cand in target.candidates(&local_type, &local_name) {
-        let targ_err = |reason: String| CoReError::Target {
-            section: section.to_owned(),
+            access: r.access.clone(),
+            reason,
+        };
+        let local_type = types::ty(local, r.type_id).map_err(bad)?;
+        let local_name = types::type_name(local, &local_type);
+        let local_spec = spec::parse(local, r.type_id, &r.access, kind).map_err(bad)?;
+        let mut res = Resolution {
             slot: r.slot,
             kind,
             access: r.access.clone(),
-            target_id: cand,
-            reason,
+            orig_val: 0,
+            new_val: 0,
+            poison: false,
+            validate: true,
+            orig_sz: 0,
+            new_sz: 0,
+            fail_memsz_adjust: false,
         };
-        let Some(cand_spec) = spec::matches(&local_spec, local, kind, tb, cand).map_err(targ_err)? else {
-            continue;
-        };
-        let cand_res = calc(kind, local, &local_spec, tb, Some(&cand_spec), res.clone()).map_err(bad)?;
-        match &chosen {
-            None => chosen = Some((cand_spec, cand_res)),
-            Some((first, first_res)) => {
-                let ambiguous = |detail: String| CoReError::Ambiguous {
-                    section: section.to_owned(),
-                    slot: r.slot,
-                    kind,
-                    access: r.access.clone(),
-                    detail,
-                };
-                if cand_spec.bit_offset != first.bit_offset {
-                    return Err(ambiguous(format!(
-                        "field bit offset {} in [{}] but {} in [{cand}]",
-                        first.bit_offset, first.root_type_id, cand_spec.bit_offset
-                    )));
-                }
-                if cand_res.poison != first_res.poison || cand_res.new_val != first_res.new_val {
-                    return Err(ambiguous(format!(
-                        "value {} from [{}] but {} from [{cand}]",
-                        first_res.new_val, first.root_type_id, cand_res.new_val
-                    )));
+        if kind == CoReKind::TypeIdLocal {
+            res.orig_val = u64::from(r.type_id);
+            res.new_val = u64::from(r.type_id);
+            res.validate = false;
+            return Ok(res);
+        }
+        if local_name.is_empty() {
+            return Err(CoReError::Anonymous {
+                section: section.to_owned(),
+                slot: r.slot,
+                kind,
+                type_id: r.type_id,
+            });
+        }
+        let tb = self.target.btf();
+        let target = self.target;
+        let cands = self
+            .cands
+            .entry(r.type_id)
+            .or_insert_with(|| target.candidates(&local_type, &local_name))
+            .clone();
+        let mut chosen: Option<(spec::Spec, Resolution)> = None;
+        let mut matched = Vec::new();
+        for cand in cands {
+            let targ_err = |reason: String| CoReError::Target {
+                section: section.to_owned(),
+                slot: r.slot,
+                kind,
+                access: r.access.clone(),
+                target_id: cand,
+                reason,
+            };
+            let Some(cand_spec) = spec::matches(&local_spec, local, kind, tb, cand).map_err(targ_err)? else {
+                continue;
+            };
+            let cand_res = calc(kind, local, &local_spec, tb, Some(&cand_spec), res.clone()).map_err(bad)?;
+            matched.push(cand);
+            match &chosen {
+                None => chosen = Some((cand_spec, cand_res)),
+                Some((first, first_res)) => {
+                    let ambiguous = |detail: String| CoReError::Ambiguous {
+                        section: section.to_owned(),
+                        slot: r.slot,
+                        kind,
+                        access: r.access.clone(),
+                        detail,
+                    };
+                    if cand_spec.bit_offset != first.bit_offset {
+                        return Err(ambiguous(format!(
+                            "field bit offset {} in [{}] but {} in [{cand}]",
+                            first.bit_offset, first.root_type_id, cand_spec.bit_offset
+                        )));
+                    }
+                    if cand_res.poison != first_res.poison || cand_res.new_val != first_res.new_val {
+                        return Err(ambiguous(format!(
+                            "value {} from [{}] but {} from [{cand}]",
+                            first_res.new_val, first.root_type_id, cand_res.new_val
+                        )));
+                    }
                 }
             }
         }
-    }
-    match chosen {
-        Some((_, res)) => Ok(res),
-        None => calc(kind, local, &local_spec, tb, None, res).map_err(bad),
+        if !matched.is_empty() {
+            // libbpf narrows its cached list to the matching candidates (when any matched).
+            self.cands.insert(r.type_id, matched);
+        }
+        match chosen {
+            Some((_, res)) => Ok(res),
+            None => calc(kind, local, &local_spec, tb, None, res).map_err(bad),
+        }
     }
 }
 
@@ -460,47 +506,4 @@ fn calc(
         }
     }
     Ok(res)
-}
-
-/// The CO-RE records of every code section, from an object's resolved `.BTF.ext`.
-pub fn records(info: &ExtInfo) -> BTreeMap<String, Vec<CoReRelo>> {
-    let mut out: BTreeMap<String, Vec<CoReRelo>> = BTreeMap::new();
-    for (section, per_slot) in info {
-        for (slot, recs) in per_slot {
-            for rec in recs {
-                if let ExtRecord::CoreRelo { type_id, access, kind, .. } = rec {
-                    out.entry(section.clone()).or_default().push(CoReRelo {
-                        slot: *slot,
-                        type_id: *type_id,
-                        access: access.clone(),
-                        kind: *kind,
-                    });
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The instructions of code section `section` with its CO-RE relocations resolved against
-/// `target` and applied. A section without records comes back unchanged.
-pub fn relocate_section(obj: &BpfObject, section: &str, target: &Target<'_>) -> Result<Vec<Insn>, CoReError> {
-    let cs = obj
-        .sections
-        .iter()
-        .find(|s| s.name == section)
-        .ok_or_else(|| CoReError::NoSection { section: section.to_owned() })?;
-    let mut insns = cs.insns.clone();
-    let all = records(&obj.ext_info().map_err(|source| CoReError::Object { source })?);
-    let Some(recs) = all.get(section).filter(|r| !r.is_empty()) else { return Ok(insns) };
-    let local =
-        obj.btf().map_err(|source| CoReError::Object { source })?.ok_or_else(|| CoReError::Object {
-            source: ObjectError::Malformed {
-                section: ".BTF".to_owned(),
-                message: "CO-RE relocations without .BTF".to_owned(),
-            },
-        })?;
-    let resolutions = resolve(&local, section, recs, target)?;
-    apply(section, &mut insns, &resolutions)?;
-    Ok(insns)
 }

@@ -45,6 +45,22 @@ fn push_raw(spec: &mut Spec, idx: u32) -> Res<()> {
     Ok(())
 }
 
+/// Adds `bits` to the spec's bit offset; an offset past `u32::MAX` bits (libbpf's field
+/// width) is an error rather than a wrap.
+fn add_bits(spec: &mut Spec, bits: u64) -> Res<()> {
+    spec.bit_offset = spec
+        .bit_offset
+        .checked_add(bits)
+        .filter(|b| *b <= u64::from(u32::MAX))
+        .ok_or("field offset overflows")?;
+    Ok(())
+}
+
+/// Adds the offset of element `idx` of `size`-byte elements.
+fn add_index(spec: &mut Spec, idx: u32, size: u64) -> Res<()> {
+    add_bits(spec, u64::from(idx).checked_mul(size).and_then(|b| b.checked_mul(8)).ok_or("index overflows")?)
+}
+
 /// A flexible array: zero-length, and the last member of the struct named by `prev`.
 fn is_flex_arr(btf: &Btf, prev: Option<&Accessor>, nelems: usize) -> Res<bool> {
     let Some(prev) = prev.filter(|p| p.name.is_some() && nelems == 0) else { return Ok(false) };
@@ -88,14 +104,14 @@ pub(super) fn parse(btf: &Btf, type_id: u32, access: &str, kind: CoReKind) -> Re
         return Ok(spec);
     }
     spec.acc.push(Accessor { type_id: id, idx: first, name: None });
-    spec.bit_offset = u64::from(first) * resolve_size(btf, id)? * 8;
+    add_index(&mut spec, first, resolve_size(btf, id)?)?;
     for &idx in &raw[1..] {
         let (cur, t) = skip_mods(btf, id)?;
         spec.raw.push(idx);
         match &t {
             Type::Struct(s) | Type::Union(s) => {
                 let m = s.members.get(idx as usize).ok_or_else(|| format!("[{cur}] has no member #{idx}"))?;
-                spec.bit_offset += u64::from(m.bit_offset());
+                add_bits(&mut spec, u64::from(m.bit_offset()))?;
                 if m.get_name_offset().is_some_and(|o| o != 0) {
                     let name = name_of(btf, m);
                     if name.is_empty() {
@@ -111,7 +127,7 @@ pub(super) fn parse(btf: &Btf, type_id: u32, access: &str, kind: CoReKind) -> Re
                     return Err(format!("index {idx} past the end of array [{cur}]"));
                 }
                 spec.acc.push(Accessor { type_id: elem, idx, name: None });
-                spec.bit_offset += u64::from(idx) * resolve_size(btf, elem)? * 8;
+                add_index(&mut spec, idx, resolve_size(btf, elem)?)?;
                 id = elem;
             }
             other => return Err(format!("access #{idx} into [{cur}], a {}", other.name())),
@@ -133,7 +149,7 @@ fn match_member(lb: &Btf, local: &Accessor, tb: &Btf, targ_id: u32, spec: &mut S
     for (i, m) in ts.members.iter().enumerate() {
         let bit_offset = u64::from(m.bit_offset());
         push_raw(spec, i as u32)?;
-        spec.bit_offset += bit_offset;
+        add_bits(spec, bit_offset)?;
         let name = name_of(tb, m);
         let member_type = m.get_type_id().unwrap_or(0);
         if name.is_empty() {
@@ -204,7 +220,7 @@ pub(super) fn matches(local: &Spec, lb: &Btf, kind: CoReKind, tb: &Btf, targ_id:
         }
         push_raw(&mut spec, la.idx)?;
         spec.acc.push(Accessor { type_id: targ_id, idx: la.idx, name: None });
-        spec.bit_offset += u64::from(la.idx) * resolve_size(tb, targ_id)? * 8;
+        add_index(&mut spec, la.idx, resolve_size(tb, targ_id)?)?;
     }
     Ok(Some(spec))
 }

@@ -4,6 +4,8 @@
 use btf_rs::Btf;
 
 use super::*;
+use crate::elf::BpfObject;
+use crate::insn::Insn;
 use crate::opcode::{BPF_ALU64, BPF_B, BPF_H, BPF_K, BPF_LDX, BPF_MEM, BPF_MOV, BPF_W};
 
 /// A tiny little-endian BTF writer: types get ids from 1 in call order.
@@ -369,9 +371,78 @@ fn load_size_follows_an_unsigned_field() {
     let r = one(&l, &t, 3, "0:1", CoReKind::FieldByteOffset).expect("ok");
     assert_eq!((r.orig_sz, r.new_sz, r.fail_memsz_adjust), (1, 4, false));
     let mut insns = [Insn::new(BPF_LDX | BPF_MEM | BPF_B, 1, 2, 2, 0)];
-    apply("sec", &mut insns, &[r.clone()]).expect("applies");
+    apply("sec", &mut insns, std::slice::from_ref(&r)).expect("applies");
     assert_eq!(insns[0], Insn::new(BPF_LDX | BPF_MEM | BPF_W, 1, 2, 4, 0));
     // The load must have the local size.
     let mut wrong = [Insn::new(BPF_LDX | BPF_MEM | BPF_H, 1, 2, 2, 0)];
     assert!(apply("sec", &mut wrong, &[r]).is_err());
+}
+
+/// The committed CO-RE objects.
+fn core_objects() -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/obj");
+    ["core.v3.o", "core.v4.o"].iter().map(|n| std::fs::read(dir.join(n)).expect("committed object")).collect()
+}
+
+#[test]
+fn fuzz_body_survives_byte_flips() {
+    for data in core_objects() {
+        use ::object::{Object, ObjectSection};
+        let obj = BpfObject::parse(&data).expect("parses");
+        let recs = records(&obj).expect("ext parses");
+        assert!(recs.iter().map(|(_, r)| r.len()).sum::<usize>() > 0, "core objects have CO-RE records");
+        crate::fuzz::co_re(&data);
+        let file = ::object::File::parse(&*data).expect("ELF");
+        let range = |name: &str| {
+            let (start, len) = file.section_by_name(name).and_then(|s| s.file_range()).expect("section");
+            start as usize..(start + len) as usize
+        };
+        // Every byte of .BTF.ext's CO-RE part is likely a record field; .BTF gets a sample.
+        let ext = range(".BTF.ext");
+        let btf = range(".BTF");
+        let step = (btf.len() / 200).max(1);
+        for i in ext.step_by(2).chain(btf.step_by(step)) {
+            let mut d = data.clone();
+            d[i] ^= 0xff;
+            crate::fuzz::co_re(&d);
+        }
+    }
+}
+
+#[test]
+fn resolver_narrows_candidates_like_libbpf() {
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    l.strukt("s", 8, &[("a", int, 0, 0), ("z", int, 32, 0)]);
+    let mut t = B::new();
+    let int = t.int("int", 4, true);
+    t.strukt("s", 8, &[("a", int, 0, 0), ("b", int, 32, 0)]);
+    t.strukt("s___2", 8, &[("x", int, 0, 0), ("z", int, 32, 0)]);
+    let (l, t) = (l.build(), t.build());
+    let target = Target::new(&t);
+    let z = relo(2, "0:1", CoReKind::FieldExists);
+    // Alone, `z` is found in `s___2`.
+    assert_eq!(vals(&resolve(&l, "sec", std::slice::from_ref(&z), &target).expect("ok")[0]), (false, 1, 1));
+    // After `a` matched only `s`, libbpf looks for `z` in `s` alone.
+    let mut r = Resolver::new(&l, &target);
+    assert_eq!(
+        vals(&r.resolve_one("sec", &relo(2, "0:0", CoReKind::FieldExists)).expect("ok")),
+        (false, 1, 1)
+    );
+    assert_eq!(vals(&r.resolve_one("sec", &z).expect("ok")), (false, 1, 0));
+}
+
+#[test]
+fn huge_indices_are_errors_not_overflows() {
+    // struct big { int flex[]; } with a flexible array accepts any index: the offset must not wrap.
+    let mut l = B::new();
+    let int = l.int("int", 4, true);
+    let arr = l.array(int, 0);
+    l.strukt("big", 4, &[("flex", arr, 0, 0)]);
+    let l = l.build();
+    let t = flavored().1;
+    for access in ["4294967295", "0:0:4294967295", "4000000000:0"] {
+        let r = one(&l, &t, 3, access, CoReKind::FieldByteOffset);
+        assert!(matches!(r, Err(CoReError::BadSpec { .. })), "{access}: {r:?}");
+    }
 }
