@@ -10,6 +10,7 @@
 //! Pure ALU semantics are in [`alu`], regions and layouts in [`memory`], helpers in [`helpers`].
 
 pub mod alu;
+pub mod btf_layout;
 pub mod ctx;
 pub mod helpers;
 pub mod maps;
