@@ -133,6 +133,21 @@ impl XdpCtx {
         memory.load(Memory::addr(self.buff, field), 8)
     }
 
+    /// The context pointer (R1): the start of the `xdp_buff` (and of the driver's wrapper).
+    pub fn ctx_addr(&self) -> u64 {
+        Memory::addr(self.buff, 0)
+    }
+
+    /// `xdp->data` now.
+    pub fn data(&self, memory: &Memory) -> Result<u64, MemError> {
+        self.ptr(memory, DATA)
+    }
+
+    /// `xdp->data_end` now.
+    pub fn data_end(&self, memory: &Memory) -> Result<u64, MemError> {
+        self.ptr(memory, DATA_END)
+    }
+
     /// The `xdp_md` view of a load at `offset` of `size` bytes through the context pointer, or
     /// `None` if it is a raw access to the buff.
     pub fn uapi_load(&self, memory: &Memory, offset: usize, size: u32) -> Option<Result<u64, MemError>> {

@@ -99,6 +99,7 @@ impl Helpers {
         h.register(BPF_FUNC_LOOP, Rc::new(bpf_loop));
         super::maps::register(&mut h);
         super::ctx::register(&mut h);
+        super::dynptr::register(&mut h);
         h
     }
 }

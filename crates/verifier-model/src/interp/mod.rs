@@ -12,10 +12,13 @@
 pub mod alu;
 pub mod btf_layout;
 pub mod ctx;
+pub mod dynptr;
 pub mod helpers;
 pub mod maps;
 pub mod memory;
 pub mod skb;
+#[cfg(test)]
+mod testutil;
 
 use std::collections::HashMap;
 use std::rc::Rc;

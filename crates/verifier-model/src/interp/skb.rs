@@ -45,6 +45,12 @@ pub struct SkbSetup {
     /// Scalar `__sk_buff` fields by name (`mark`, `protocol` in network order, ...); `len` is
     /// set from the packet unless given.
     pub fields: Vec<(&'static str, u64)>,
+    /// Bytes of the packet in the linear head (`skb_headlen`); the rest is paged data that
+    /// direct packet access cannot reach (`data_end` stops there) but `bpf_skb_load_bytes` and
+    /// skb dynptrs can. `None`: the whole packet is linear.
+    pub headlen: Option<usize>,
+    /// Whether the skb is a clone (`skb_cloned`): the 6.18 skb_meta dynptr is then read-only.
+    pub cloned: bool,
 }
 
 /// A live TC context.
@@ -56,8 +62,12 @@ pub struct SkbCtx {
     pub packet: RegionId,
     /// Offset of `data` in the packet region.
     pub data: usize,
-    /// Offset of `data_end` in the packet region.
+    /// Offset of `data_end` in the packet region (the end of the linear head).
     pub data_end: usize,
+    /// Offset of the end of the whole packet (linear and paged) in the packet region.
+    pub end: usize,
+    /// `skb_cloned(skb)`.
+    pub cloned: bool,
 }
 
 /// Why a TC context could not be built.
@@ -73,7 +83,10 @@ impl SkbCtx {
         fields.extend(s.fields.iter().copied());
         let ctx_bytes = sk_buff_uapi_layout().instantiate(&fields)?;
         let ctx = memory.map(RegionKind::Context, ctx_bytes, true);
-        let skb = SkbCtx { ctx, packet, data: s.meta.len(), data_end: s.meta.len() + s.packet.len() };
+        let data = s.meta.len();
+        let end = data + s.packet.len();
+        let data_end = data + s.headlen.map_or(s.packet.len(), |h| h.min(s.packet.len()));
+        let skb = SkbCtx { ctx, packet, data, data_end, end, cloned: s.cloned };
         Ok((skb, Memory::addr(ctx, 0)))
     }
 
@@ -93,8 +106,23 @@ impl SkbCtx {
         [DATA, DATA_END, DATA_META].iter().any(|&f| offset < f + 4 && f < offset + size as usize)
     }
 
-    /// The packet bytes (`data .. data_end`).
+    /// The packet bytes, linear and paged (`data .. end`).
     pub fn packet<'m>(&self, memory: &'m Memory) -> Result<&'m [u8], MemError> {
-        memory.read_bytes(Memory::addr(self.packet, self.data as u64), (self.data_end - self.data) as u32)
+        memory.read_bytes(Memory::addr(self.packet, self.data as u64), (self.end - self.data) as u32)
+    }
+
+    /// The metadata bytes in front of `data` (`skb_metadata_len` of them).
+    pub fn meta<'m>(&self, memory: &'m Memory) -> Result<&'m [u8], MemError> {
+        memory.read_bytes(Memory::addr(self.packet, 0), self.data as u32)
+    }
+
+    /// The context pointer (R1) of this skb.
+    pub fn ctx_addr(&self) -> u64 {
+        Memory::addr(self.ctx, 0)
+    }
+
+    /// `skb->len` as the program last left it (the `__sk_buff.len` field).
+    pub fn len(&self, memory: &Memory) -> Result<u32, MemError> {
+        memory.load(Memory::addr(self.ctx, 0), 4).map(|v| v as u32)
     }
 }

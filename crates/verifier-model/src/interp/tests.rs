@@ -539,7 +539,12 @@ fn tc_program_reads_sk_buff_fields_and_packet() {
     ];
     let mut v = vm(&ops);
     let r1 = v
-        .setup_skb(&SkbSetup { packet: vec![40, 2, 3], meta: vec![0; 4], fields: vec![("mark", 1000)] })
+        .setup_skb(&SkbSetup {
+            packet: vec![40, 2, 3],
+            meta: vec![0; 4],
+            fields: vec![("mark", 1000)],
+            ..SkbSetup::default()
+        })
         .expect("fields exist");
     assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0), Ok(1000 + 3 + 40 + 2));
     let mut v = vm(&[st_mem(Size::W, R1, 80, 0), exit()]);
