@@ -15,7 +15,7 @@
 //! Loading BTF files (`/sys/kernel/btf/vmlinux`, split module BTF) is the caller's business:
 //! see [`load_vmlinux`] and [`load_module`] for the usual paths.
 
-use btf_rs::{Btf, BtfType, Type};
+use btf_rs::{Btf, Type};
 
 use super::memory::{Field, Layout, LayoutError};
 

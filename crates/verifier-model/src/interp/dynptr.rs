@@ -34,7 +34,6 @@ const DYNPTR_TYPE_SHIFT: u32 = 28;
 const DYNPTR_RDONLY_BIT: u32 = 1 << 31;
 
 pub(crate) const E2BIG: i64 = 7;
-pub(crate) const EFAULT: i64 = 14;
 pub(crate) const EINVAL: i64 = 22;
 const ERANGE: i64 = 34;
 /// `BPF_F_RECOMPUTE_CSUM | BPF_F_INVALIDATE_HASH`: the flags `bpf_skb_store_bytes` accepts.
@@ -149,6 +148,7 @@ fn skb_of(ctx: &HelperCtx<'_>, data: u64) -> Result<SkbCtx, HelperError> {
 fn xdp_of(ctx: &HelperCtx<'_>, data: u64) -> Result<XdpCtx, HelperError> {
     ctx.vm
         .xdp
+        .clone()
         .filter(|x| x.ctx_addr() == data)
         .ok_or_else(|| HelperError::Invalid(format!("{data:#x} is not the XDP context")))
 }

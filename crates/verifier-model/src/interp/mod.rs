@@ -12,13 +12,19 @@
 pub mod alu;
 pub mod btf_layout;
 pub mod ctx;
+pub mod drivers;
 pub mod dynptr;
 pub mod helpers;
+pub mod kern;
+pub mod layouts;
 pub mod maps;
 pub mod memory;
+pub mod pkt;
+pub mod ringbuf;
 pub mod skb;
 #[cfg(test)]
 mod testutil;
+pub mod xdp_meta;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -28,7 +34,9 @@ use bpf_patch::{DecodeError, Insn, Slot};
 use thiserror::Error;
 
 pub use ctx::{XdpCtx, XdpSetup};
+pub use drivers::{DriverKind, IceRx, Mlx4Rx, Timecounter, VethSkb, XdpDriver};
 pub use helpers::{HelperError, HelperFn, Helpers};
+pub use layouts::Layouts;
 pub use maps::{MapDef, MapKind, Maps};
 pub use memory::{Field, Layout, LayoutError, MemError, Memory, Region, RegionId, RegionKind};
 pub use skb::{SkbCtx, SkbSetup};
@@ -276,11 +284,21 @@ impl Vm {
         u32::try_from(self.programs.len() - 1).expect("fewer than 2^32 programs")
     }
 
-    /// Builds an XDP context (frame, `veth_xdp_buff`) and returns R1's value for [`Vm::run`].
+    /// Builds an XDP context (frame, the driver's wrapper and what it points to) and returns
+    /// R1's value for [`Vm::run`].
+    ///
+    /// # Panics
+    /// When `setup.layouts` lack a field the driver needs (the default layouts have them all);
+    /// use [`Vm::try_setup_xdp`] with layouts from BTF.
     pub fn setup_xdp(&mut self, setup: &XdpSetup) -> u64 {
-        let (x, r1) = XdpCtx::build(&mut self.memory, setup);
+        self.try_setup_xdp(setup).expect("the XDP setup's layouts have the fields its driver needs")
+    }
+
+    /// [`Vm::setup_xdp`], reporting layouts that lack a field.
+    pub fn try_setup_xdp(&mut self, setup: &XdpSetup) -> Result<u64, LayoutError> {
+        let (x, r1) = XdpCtx::build(&mut self.memory, setup)?;
         self.xdp = Some(x);
-        r1
+        Ok(r1)
     }
 
     /// Builds a TC context (`__sk_buff` and packet, also used by `LD_ABS`/`LD_IND`) and returns

@@ -68,6 +68,8 @@ pub struct SkbCtx {
     pub end: usize,
     /// `skb_cloned(skb)`.
     pub cloned: bool,
+    /// The `struct sk_buff` region `bpf_cast_to_kern_ctx` returns, once it was called.
+    pub kern: Option<RegionId>,
 }
 
 /// Why a TC context could not be built.
@@ -86,7 +88,7 @@ impl SkbCtx {
         let data = s.meta.len();
         let end = data + s.packet.len();
         let data_end = data + s.headlen.map_or(s.packet.len(), |h| h.min(s.packet.len()));
-        let skb = SkbCtx { ctx, packet, data, data_end, end, cloned: s.cloned };
+        let skb = SkbCtx { ctx, packet, data, data_end, end, cloned: s.cloned, kern: None };
         Ok((skb, Memory::addr(ctx, 0)))
     }
 
