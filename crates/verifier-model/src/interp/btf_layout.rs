@@ -151,6 +151,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::print_stdout)] // the skip reason and the count are the test's report
     fn vmlinux_layouts_match_the_6_18_offsets() {
         let Some(btf) = load_vmlinux() else {
             assert!(!require_kernel(), "BPFPATCH_REQUIRE_KERNEL=1 but /sys/kernel/btf/vmlinux is unreadable");

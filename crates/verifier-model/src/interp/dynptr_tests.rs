@@ -214,7 +214,7 @@ r0 = *(u32 *)(r10 - 60)\nexit"
         ("write with flags", format!("{d}r2 = 0\nr3 = r10\nr3 += -64\nr4 = 1\nr5 = 1\ncall 202\nexit"), -22),
         (
             "read past the end",
-            format!("r1 = r10\nr1 += -40\nr2 = 4\nr3 = r10\nr3 += -16\nr4 = 5\nr5 = 0\ncall 201\nexit"),
+            "r1 = r10\nr1 += -40\nr2 = 4\nr3 = r10\nr3 += -16\nr4 = 5\nr5 = 0\ncall 201\nexit".to_owned(),
             -7,
         ),
     ];

@@ -251,6 +251,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::print_stdout)] // the skip reason and the count are the test's report
     fn hand_written_layouts_agree_with_this_kernels_btf() {
         let Some(btf) = super::super::btf_layout::load_vmlinux() else {
             assert!(

@@ -14,6 +14,8 @@ pub mod btf_layout;
 pub mod ctx;
 pub mod drivers;
 pub mod dynptr;
+#[cfg(test)]
+mod helper_tests;
 pub mod helpers;
 pub mod kern;
 pub mod layouts;
