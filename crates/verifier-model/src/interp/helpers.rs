@@ -75,6 +75,11 @@ impl Helpers {
         self.by_id.get(&id).cloned()
     }
 
+    /// The kfunc registered under `name`.
+    pub fn kfunc(&self, name: &str) -> Option<HelperFn> {
+        self.kfuncs.get(name).cloned()
+    }
+
     /// The kfunc bound to this BTF id.
     pub fn kfunc_by_id(&self, btf_id: i32) -> Option<HelperFn> {
         self.kfunc_ids.get(&btf_id).and_then(|n| self.kfuncs.get(n)).cloned()
