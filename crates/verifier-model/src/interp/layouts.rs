@@ -282,5 +282,35 @@ mod tests {
         }
         println!("checked {checked} hand-written fields against vmlinux BTF");
         assert!(checked > 30);
+        // A veth context built from BTF layouts gives the reference kfuncs the same answers.
+        let from_btf = Layouts::from_btf(&btf);
+        assert_eq!(from_btf.veth_xdp_buff.offset_of("skb"), Ok(56));
+        let skb = super::super::drivers::VethSkb {
+            hwtstamp: 77,
+            hash: 5,
+            l4_hash: true,
+            vlan: Some((0x8100, 9)),
+            ..Default::default()
+        };
+        let results = |layouts: Layouts| {
+            let mut memory = super::super::Memory::new();
+            let setup = super::super::XdpSetup {
+                driver: super::super::XdpDriver::Veth(Some(skb)),
+                layouts: std::rc::Rc::new(layouts),
+                ..super::super::XdpSetup::new(vec![0; 64])
+            };
+            let (x, _) = super::super::XdpCtx::build(&mut memory, &setup).expect("layouts have the fields");
+            use super::super::xdp_meta::{rx_hash_of, rx_timestamp_of, rx_vlan_tag_of};
+            let t = rx_timestamp_of(&memory, &x).expect("reads");
+            let h = rx_hash_of(&mut memory, &x).expect("reads");
+            let v = rx_vlan_tag_of(&memory, &x).expect("reads");
+            (t, h, v)
+        };
+        let (t, h, v) = results(from_btf);
+        assert_eq!(
+            (t.value, h.hash, h.rss_type, v.proto, v.tci),
+            (Some(77), Some(5), Some(8), Some(0x0081), Some(9))
+        );
+        assert_eq!((t, h, v), results(Layouts::v6_18()));
     }
 }

@@ -7,7 +7,11 @@
 //! `BPF_MAX_LOOPS`, taken once the counter reaches zero) and an instruction budget. Faults are
 //! [`InterpError`]s carrying the slot; the interpreter never panics on program input.
 //!
-//! Pure ALU semantics are in [`alu`], regions and layouts in [`memory`], helpers in [`helpers`].
+//! Pure ALU semantics are in [`alu`], regions and layouts in [`memory`] (from BTF:
+//! [`btf_layout`]; the hand-written 6.18 defaults: [`layouts`]), the helper registry in
+//! [`helpers`]. Contexts: XDP in [`ctx`] with the drivers' wrappers in [`drivers`], TC in
+//! [`skb`]. Modelled helpers and kfuncs, each concern in its module: [`maps`], [`ringbuf`],
+//! [`dynptr`], [`pkt`], [`kern`] and the XDP RX-metadata reference kfuncs in [`xdp_meta`].
 
 pub mod alu;
 pub mod btf_layout;

@@ -348,7 +348,7 @@ pub fn rfc_rx_timestamp(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Hel
     Ok(if o.ret == 0 { o.value.unwrap_or(0) } else { 0 })
 }
 
-/// Magic of [`XdpToSkbMetadata`] (the RFC draws `get_random_u32() | 1` at boot; this model
+/// Magic of the [`xdp_to_skb_metadata`] block (the RFC draws `get_random_u32() | 1` at boot; this model
 /// uses a fixed odd value so runs are reproducible).
 pub const XDP_METADATA_MAGIC: u32 = 0x5eed_b0f1;
 /// `flags` bit: `rx_timestamp` was filled.
