@@ -272,3 +272,21 @@ fn rfc_abi_returns_values_and_exports_a_block_before_data() {
     assert_eq!(run("call %bpf_xdp_metadata_export_to_skb\nexit", full, 40 + 31), (-1, Vec::new()));
     assert_eq!(run("call %bpf_xdp_metadata_export_to_skb\nexit", full, 40 + 32).0, 0);
 }
+
+proptest::proptest! {
+    /// ice's extension recovers any stamp within 2^31 - 1 ns of the cached PHC time.
+    #[test]
+    fn ice_extension_recovers_nearby_stamps(cached in (1u64 << 32)..(u64::MAX >> 1), d in -(i64::from(i32::MAX))..=i64::from(i32::MAX)) {
+        let real = cached.wrapping_add_signed(d);
+        proptest::prop_assert_eq!(ice_extend_32b_ts(cached, real as u32), real);
+    }
+
+    /// With an identity clock (mult = 2^shift, no fraction) the conversion is nsec ± the
+    /// cycle distance, either side of cycle_last.
+    #[test]
+    fn timecounter_is_linear_for_an_identity_clock(last in 0u64..(1 << 40), d in -(1i64 << 30)..(1i64 << 30)) {
+        let tc = Timecounter { cc_mask: (1 << 48) - 1, mult: 1 << 8, shift: 8, cycle_last: last, nsec: 1 << 50, mask: 0xff, frac: 0 };
+        let cycles = last.wrapping_add_signed(d) & tc.cc_mask;
+        proptest::prop_assert_eq!(timecounter_cyc2time(&tc, cycles), (1u64 << 50).wrapping_add_signed(d));
+    }
+}
