@@ -110,6 +110,59 @@ fn ice(f: impl FnOnce(&mut IceRx)) -> XdpDriver {
 }
 
 #[test]
+fn ice_notes_sequence_matches_the_reference_except_the_nodata_store() {
+    // kernel-notes §B.4.2's unrolled rx_timestamp with our ice offsets (eop_desc 56,
+    // time_stamp_low 19, pkt_ctx 64, cached_phctime 0, ts_high 28).
+    let unrolled = "r3 = *(u64 *)(r1 + 56)
+r4 = *(u8 *)(r3 + 19)
+r4 &= 1
+if r4 == 0 goto <nodata>
+r5 = *(u64 *)(r1 + 64)
+r5 = *(u64 *)(r5 + 0)
+if r5 == 0 goto <nodata>
+r3 = *(u32 *)(r3 + 28)
+w4 = w3
+w4 -= w5
+if r4 > 0x7fffffff goto <back>
+r5 += r4
+goto <store>
+back:
+w4 = w5
+w4 -= w3
+r5 -= r4
+store:
+*(u64 *)(r2 + 0) = r5
+r0 = 0
+goto <end>
+nodata:
+r0 = -61
+end:
+exit";
+    let stamp = |valid: bool, cached: u64, high: u32| {
+        ice(|r| (r.ts_valid, r.cached_phctime, r.ts_high) = (valid, cached, high))
+    };
+    let cases = [
+        stamp(true, 0x1_0000_1000, 0x2000),
+        stamp(true, 0x1_ffff_ff00, 0x100),
+        stamp(true, 0x2_0000_0100, 0xffff_ff00),
+        stamp(false, 5, 6),
+        stamp(true, 0, 6),
+    ];
+    for d in cases {
+        let mut v = asm_vm(unrolled);
+        let r1 = v.setup_xdp(&XdpSetup { driver: d, ..XdpSetup::new(vec![0; 64]) });
+        let out = Memory::addr(v.memory.map(RegionKind::Plain, vec![0xaa; 8], true), 0);
+        let r0 = v.run([r1, out, 0, 0, 0]).expect("runs").r0 as i64;
+        let got = (r0, v.memory.load(out, 8).expect("mapped"));
+        let (want_r0, want_value) = ts(d);
+        assert_eq!(got.0, want_r0, "{d:?}");
+        // ice stores 0 before returning -ENODATA; the sequence leaves the out-parameter alone.
+        let want_value = if want_r0 == 0 { want_value } else { UNTOUCHED8 };
+        assert_eq!(got.1, want_value, "{d:?}");
+    }
+}
+
+#[test]
 fn ice_extends_32_bit_stamps_across_the_wrap_both_ways() {
     let stamp =
         |cached: u64, high: u32| ice(|r| (r.ts_valid, r.cached_phctime, r.ts_high) = (true, cached, high));
