@@ -72,8 +72,9 @@ impl XdpSetup {
     }
 }
 
-/// A live XDP context: the buff region, the frame region and the scalar fields.
-#[derive(Clone, Debug)]
+/// A live XDP context: the buff region, the frame region and the scalar fields. The layouts it
+/// was built from are [`super::Vm::layouts`].
+#[derive(Clone, Copy, Debug)]
 pub struct XdpCtx {
     /// The driver's wrapper region (R1 points at its start, the `xdp_buff`).
     pub buff: RegionId,
@@ -89,8 +90,6 @@ pub struct XdpCtx {
     pub max_meta_len: u64,
     /// The driver.
     pub driver: DriverKind,
-    /// The layouts the context was built from (the reference kfuncs read through them).
-    pub layouts: Rc<Layouts>,
     /// veth: what `__skb_get_hash` computes for this frame (see [`drivers::VethSkb::flow_hash`]).
     pub flow_hash: (u32, bool),
 }
@@ -138,7 +137,6 @@ impl XdpCtx {
             egress_ifindex: s.egress_ifindex,
             max_meta_len: s.max_meta_len,
             driver: s.driver.kind(),
-            layouts: s.layouts.clone(),
             flow_hash,
         };
         Ok((ctx, wrapper))
@@ -190,7 +188,7 @@ impl XdpCtx {
 }
 
 fn xdp_of(ctx: &HelperCtx<'_>, r1: u64) -> Result<XdpCtx, HelperError> {
-    let x = ctx.vm.xdp.clone().ok_or_else(|| HelperError::Invalid("no XDP context".into()))?;
+    let x = ctx.vm.xdp.ok_or_else(|| HelperError::Invalid("no XDP context".into()))?;
     if r1 != Memory::addr(x.buff, 0) {
         return Err(HelperError::Invalid(format!("{r1:#x} is not the XDP context")));
     }

@@ -148,7 +148,6 @@ fn skb_of(ctx: &HelperCtx<'_>, data: u64) -> Result<SkbCtx, HelperError> {
 fn xdp_of(ctx: &HelperCtx<'_>, data: u64) -> Result<XdpCtx, HelperError> {
     ctx.vm
         .xdp
-        .clone()
         .filter(|x| x.ctx_addr() == data)
         .ok_or_else(|| HelperError::Invalid(format!("{data:#x} is not the XDP context")))
 }

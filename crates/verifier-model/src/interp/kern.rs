@@ -5,7 +5,7 @@
 //!
 //! `bpf_cast_to_kern_ctx`: for XDP the `xdp_buff` is the context region itself, so the kfunc
 //! returns its argument (as the kernel's fixup `r0 = r1` does). For TC it returns a
-//! `struct sk_buff` region laid out by [`super::layouts::sk_buff`], filled at each call from
+//! `struct sk_buff` region laid out by [`super::Vm::layouts`], filled at each call from
 //! the `__sk_buff` as it is then (a snapshot: `len`, `data_len`, `mark`, `queue_mapping`,
 //! `hash`, `vlan_proto`, `vlan_tci`, `head`, `data`, `mac_header`, `tail`; `end` and the
 //! shared info are not modelled for TC). `bpf_rdonly_cast(obj, btf_id)` returns `obj`.
@@ -48,7 +48,7 @@ pub fn cast_to_kern_ctx(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Hel
     let Some(mut s) = ctx.vm.skb.filter(|s| s.ctx_addr() == a[0]) else {
         return Err(HelperError::Invalid(format!("{:#x} is not a program context", a[0])));
     };
-    let layout = super::layouts::sk_buff();
+    let layout = ctx.vm.layouts.sk_buff.clone();
     let mem = &mut ctx.vm.memory;
     let kern = match s.kern {
         Some(id) => id,

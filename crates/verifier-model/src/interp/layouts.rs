@@ -301,9 +301,10 @@ mod tests {
             };
             let (x, _) = super::super::XdpCtx::build(&mut memory, &setup).expect("layouts have the fields");
             use super::super::xdp_meta::{rx_hash_of, rx_timestamp_of, rx_vlan_tag_of};
-            let t = rx_timestamp_of(&memory, &x).expect("reads");
-            let h = rx_hash_of(&mut memory, &x).expect("reads");
-            let v = rx_vlan_tag_of(&memory, &x).expect("reads");
+            let l = &setup.layouts;
+            let t = rx_timestamp_of(l, &memory, &x).expect("reads");
+            let h = rx_hash_of(l, &mut memory, &x).expect("reads");
+            let v = rx_vlan_tag_of(l, &memory, &x).expect("reads");
             (t, h, v)
         };
         let (t, h, v) = results(from_btf);

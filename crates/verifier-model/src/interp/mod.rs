@@ -237,6 +237,10 @@ pub struct Vm {
     pub xdp: Option<XdpCtx>,
     /// The TC context, if [`Vm::setup_skb`] built one.
     pub skb: Option<SkbCtx>,
+    /// The kernel struct layouts the contexts were built from ([`Vm::setup_xdp`] takes them
+    /// from its setup; the hand-written 6.18 ones by default). The reference kfuncs and
+    /// `bpf_cast_to_kern_ctx` read memory through them.
+    pub layouts: Rc<Layouts>,
     /// The address space the program runs in.
     pub memory: Memory,
     /// Registered helpers and kfuncs.
@@ -268,6 +272,7 @@ impl Vm {
             maps: Maps::default(),
             xdp: None,
             skb: None,
+            layouts: Rc::new(Layouts::v6_18()),
             memory: Memory::new(),
             helpers: Helpers::default(),
             ld_imm64_env: HashMap::new(),
@@ -304,6 +309,7 @@ impl Vm {
     pub fn try_setup_xdp(&mut self, setup: &XdpSetup) -> Result<u64, LayoutError> {
         let (x, r1) = XdpCtx::build(&mut self.memory, setup)?;
         self.xdp = Some(x);
+        self.layouts = setup.layouts.clone();
         Ok(r1)
     }
 

@@ -57,7 +57,6 @@ pub fn xdp_load_bytes(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helpe
     let x = ctx
         .vm
         .xdp
-        .clone()
         .filter(|x| x.ctx_addr() == a[0])
         .ok_or_else(|| HelperError::Invalid(format!("{:#x} is not the XDP context", a[0])))?;
     let (off, buf, len) = (a[1] as u32, a[2], a[3] as u32);

@@ -35,6 +35,7 @@ use super::drivers::{
     DriverKind, HWTSTAMP_FILTER_ALL, ICE_L2TAG1P_BIT, ICE_L2TAG2P_BIT, ICE_RXDID_FLEX_NIC, NETIF_F_RXHASH,
 };
 use super::helpers::{HelperCtx, HelperError, Helpers};
+use super::layouts::Layouts;
 use super::memory::{Layout, Memory};
 
 /// `ENODATA`.
@@ -96,9 +97,8 @@ fn nodata_ts() -> TimestampOut {
     TimestampOut { ret: -ENODATA, value: None }
 }
 
-/// The driver's `xmo_rx_timestamp`.
-pub fn rx_timestamp_of(mem: &Memory, x: &XdpCtx) -> Result<TimestampOut, HelperError> {
-    let l = &*x.layouts;
+/// The driver's `xmo_rx_timestamp`, reading memory laid out by `l`.
+pub fn rx_timestamp_of(l: &Layouts, mem: &Memory, x: &XdpCtx) -> Result<TimestampOut, HelperError> {
     let w = x.ctx_addr();
     Ok(match x.driver {
         DriverKind::Veth => {
@@ -193,8 +193,7 @@ pub fn ice_ptype_hash_type(ptype: u16) -> u32 {
 }
 
 /// The driver's `xmo_rx_hash`. veth's slow path stores the flow dissector's hash into the skb.
-pub fn rx_hash_of(mem: &mut Memory, x: &XdpCtx) -> Result<HashOut, HelperError> {
-    let l = &*x.layouts;
+pub fn rx_hash_of(l: &Layouts, mem: &mut Memory, x: &XdpCtx) -> Result<HashOut, HelperError> {
     let w = x.ctx_addr();
     let nodata = HashOut { ret: -ENODATA, hash: None, rss_type: None };
     Ok(match x.driver {
@@ -256,8 +255,7 @@ pub fn rx_hash_of(mem: &mut Memory, x: &XdpCtx) -> Result<HashOut, HelperError> 
 }
 
 /// The driver's `xmo_rx_vlan_tag`.
-pub fn rx_vlan_tag_of(mem: &Memory, x: &XdpCtx) -> Result<VlanOut, HelperError> {
-    let l = &*x.layouts;
+pub fn rx_vlan_tag_of(l: &Layouts, mem: &Memory, x: &XdpCtx) -> Result<VlanOut, HelperError> {
     let w = x.ctx_addr();
     let out = |ret, proto, tci| VlanOut { ret, proto, tci };
     Ok(match x.driver {
@@ -297,7 +295,6 @@ pub fn rx_vlan_tag_of(mem: &Memory, x: &XdpCtx) -> Result<VlanOut, HelperError> 
 fn xdp_of(ctx: &HelperCtx<'_>, r1: u64) -> Result<XdpCtx, HelperError> {
     ctx.vm
         .xdp
-        .clone()
         .filter(|x| x.ctx_addr() == r1)
         .ok_or_else(|| HelperError::Invalid(format!("{r1:#x} is not the XDP context")))
 }
@@ -312,7 +309,7 @@ fn put(mem: &mut Memory, addr: u64, size: u32, v: Option<u64>) -> Result<(), Hel
 /// `bpf_xdp_metadata_rx_timestamp(ctx, u64 *timestamp)`.
 pub fn rx_timestamp(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let x = xdp_of(ctx, a[0])?;
-    let o = rx_timestamp_of(&ctx.vm.memory, &x)?;
+    let o = rx_timestamp_of(&ctx.vm.layouts.clone(), &ctx.vm.memory, &x)?;
     put(&mut ctx.vm.memory, a[1], 8, o.value)?;
     Ok(o.ret as u64)
 }
@@ -320,7 +317,7 @@ pub fn rx_timestamp(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperE
 /// `bpf_xdp_metadata_rx_hash(ctx, u32 *hash, enum xdp_rss_hash_type *rss_type)`.
 pub fn rx_hash(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let x = xdp_of(ctx, a[0])?;
-    let o = rx_hash_of(&mut ctx.vm.memory, &x)?;
+    let o = rx_hash_of(&ctx.vm.layouts.clone(), &mut ctx.vm.memory, &x)?;
     put(&mut ctx.vm.memory, a[1], 4, o.hash.map(u64::from))?;
     put(&mut ctx.vm.memory, a[2], 4, o.rss_type.map(u64::from))?;
     Ok(o.ret as u64)
@@ -329,7 +326,7 @@ pub fn rx_hash(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError>
 /// `bpf_xdp_metadata_rx_vlan_tag(ctx, __be16 *vlan_proto, u16 *vlan_tci)`.
 pub fn rx_vlan_tag(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let x = xdp_of(ctx, a[0])?;
-    let o = rx_vlan_tag_of(&ctx.vm.memory, &x)?;
+    let o = rx_vlan_tag_of(&ctx.vm.layouts.clone(), &ctx.vm.memory, &x)?;
     put(&mut ctx.vm.memory, a[1], 2, o.proto.map(u64::from))?;
     put(&mut ctx.vm.memory, a[2], 2, o.tci.map(u64::from))?;
     Ok(o.ret as u64)
@@ -344,7 +341,7 @@ pub fn rx_timestamp_supported(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u6
 /// The RFC's value-returning `bpf_xdp_metadata_rx_timestamp(ctx)`: 0 when there is none.
 pub fn rfc_rx_timestamp(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let x = xdp_of(ctx, a[0])?;
-    let o = rx_timestamp_of(&ctx.vm.memory, &x)?;
+    let o = rx_timestamp_of(&ctx.vm.layouts.clone(), &ctx.vm.memory, &x)?;
     Ok(if o.ret == 0 { o.value.unwrap_or(0) } else { 0 })
 }
 
@@ -379,7 +376,7 @@ pub fn xdp_to_skb_metadata() -> Layout {
 /// filled when the driver's mainline kfunc returns 0 for it.
 pub fn export_to_skb(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let x = xdp_of(ctx, a[0])?;
-    let l = x.layouts.clone();
+    let l = ctx.vm.layouts.clone();
     let w = x.ctx_addr();
     let mem = &mut ctx.vm.memory;
     let b = |n: &str| rd(&l.xdp_buff, mem, w, n);
@@ -389,9 +386,9 @@ pub fn export_to_skb(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helper
     if meta != data || new_meta < hard + XDP_FRAME_SIZE {
         return Ok(-1i64 as u64);
     }
-    let ts = rx_timestamp_of(mem, &x)?;
-    let hash = rx_hash_of(mem, &x)?;
-    let vlan = rx_vlan_tag_of(mem, &x)?;
+    let ts = rx_timestamp_of(&l, mem, &x)?;
+    let hash = rx_hash_of(&l, mem, &x)?;
+    let vlan = rx_vlan_tag_of(&l, mem, &x)?;
     let mut flags = 0;
     let mut values = vec![("magic", u64::from(XDP_METADATA_MAGIC))];
     if ts.ret == 0 {

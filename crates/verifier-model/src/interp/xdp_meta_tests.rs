@@ -71,9 +71,9 @@ fn veth_slow_path_hash_is_stored_in_the_skb() {
     let r1 = v.setup_xdp(&XdpSetup { driver: d, ..XdpSetup::new(vec![0; 64]) });
     let out = Memory::addr(v.memory.map(RegionKind::Plain, vec![0; 8], true), 0);
     assert_eq!(v.run([r1, out, out + 4, 0, 0]).map(|o| o.r0), Ok(0));
-    let x = v.xdp.clone().expect("set up");
-    let skb = x.layouts.veth_xdp_buff.read(&v.memory, r1, "skb").expect("field");
-    let read = |f: &str| x.layouts.sk_buff.read(&v.memory, skb, f).expect("field");
+    let l = v.layouts.clone();
+    let skb = l.veth_xdp_buff.read(&v.memory, r1, "skb").expect("field");
+    let read = |f: &str| l.sk_buff.read(&v.memory, skb, f).expect("field");
     assert_eq!((read("hash"), read("sw_hash"), read("l4_hash")), (0x4242, 1, 1));
 }
 
@@ -290,7 +290,7 @@ fn rfc_abi_returns_values_and_exports_a_block_before_data() {
         let mut v = rfc_vm(src);
         let r1 = v.setup_xdp(&XdpSetup { driver: d, headroom, ..XdpSetup::new(vec![0x55; 64]) });
         let r0 = v.run([r1, 0, 0, 0, 0]).expect("runs").r0 as i64;
-        let (meta, _) = v.xdp.clone().expect("set up").output(&v.memory).expect("valid");
+        let (meta, _) = v.xdp.expect("set up").output(&v.memory).expect("valid");
         (r0, meta)
     };
     let full = veth(|s| (s.hwtstamp, s.hash, s.l4_hash, s.vlan) = (99, 0x77, true, Some((0x8100, 3))));
