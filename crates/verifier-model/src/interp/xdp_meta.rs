@@ -21,6 +21,9 @@
 //!   hash only with `NETIF_F_RXHASH`, type from the CQE status bits; no VLAN op (-EOPNOTSUPP).
 //! - bnxt: no metadata ops in mainline: -EOPNOTSUPP for all three.
 //!
+//! The drivers' functions are registered under their kernel names too ([`DRIVER_FUNCTIONS`]),
+//! for code that calls them directly (the `kernel` lowering of a call the driver cannot inline).
+//!
 //! RFC ABI ([`register_rfc`], replacing the mainline `bpf_xdp_metadata_rx_timestamp`):
 //! `bpf_xdp_metadata_rx_timestamp_supported(ctx)` is 1 for the drivers whose RFC patches
 //! unrolled it (veth, ice, mlx4), 0 otherwise (bnxt's RFC timestamp is not modelled);
@@ -308,28 +311,17 @@ fn put(mem: &mut Memory, addr: u64, size: u32, v: Option<u64>) -> Result<(), Hel
 
 /// `bpf_xdp_metadata_rx_timestamp(ctx, u64 *timestamp)`.
 pub fn rx_timestamp(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let x = xdp_of(ctx, a[0])?;
-    let o = rx_timestamp_of(&ctx.vm.layouts.clone(), &ctx.vm.memory, &x)?;
-    put(&mut ctx.vm.memory, a[1], 8, o.value)?;
-    Ok(o.ret as u64)
+    call_as(ctx, a, None, Kfunc::Timestamp)
 }
 
 /// `bpf_xdp_metadata_rx_hash(ctx, u32 *hash, enum xdp_rss_hash_type *rss_type)`.
 pub fn rx_hash(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let x = xdp_of(ctx, a[0])?;
-    let o = rx_hash_of(&ctx.vm.layouts.clone(), &mut ctx.vm.memory, &x)?;
-    put(&mut ctx.vm.memory, a[1], 4, o.hash.map(u64::from))?;
-    put(&mut ctx.vm.memory, a[2], 4, o.rss_type.map(u64::from))?;
-    Ok(o.ret as u64)
+    call_as(ctx, a, None, Kfunc::Hash)
 }
 
 /// `bpf_xdp_metadata_rx_vlan_tag(ctx, __be16 *vlan_proto, u16 *vlan_tci)`.
 pub fn rx_vlan_tag(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let x = xdp_of(ctx, a[0])?;
-    let o = rx_vlan_tag_of(&ctx.vm.layouts.clone(), &ctx.vm.memory, &x)?;
-    put(&mut ctx.vm.memory, a[1], 2, o.proto.map(u64::from))?;
-    put(&mut ctx.vm.memory, a[2], 2, o.tci.map(u64::from))?;
-    Ok(o.ret as u64)
+    call_as(ctx, a, None, Kfunc::VlanTag)
 }
 
 /// The RFC's `bpf_xdp_metadata_rx_timestamp_supported(ctx)`.
@@ -414,11 +406,73 @@ pub fn export_to_skb(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helper
     Ok(0)
 }
 
-/// Registers the mainline kfuncs.
+/// The drivers' own `xdp_metadata_ops` functions, by their kernel names (what `bpftool prog
+/// dump xlated` shows a device-bound program calling): each runs its driver's logic whatever
+/// the context's driver, as the kernel would.
+pub const DRIVER_FUNCTIONS: [(&str, DriverKind, Kfunc); 8] = [
+    ("veth_xdp_rx_timestamp", DriverKind::Veth, Kfunc::Timestamp),
+    ("veth_xdp_rx_hash", DriverKind::Veth, Kfunc::Hash),
+    ("veth_xdp_rx_vlan_tag", DriverKind::Veth, Kfunc::VlanTag),
+    ("ice_xdp_rx_hw_ts", DriverKind::Ice, Kfunc::Timestamp),
+    ("ice_xdp_rx_hash", DriverKind::Ice, Kfunc::Hash),
+    ("ice_xdp_rx_vlan_tag", DriverKind::Ice, Kfunc::VlanTag),
+    ("mlx4_en_xdp_rx_timestamp", DriverKind::Mlx4, Kfunc::Timestamp),
+    ("mlx4_en_xdp_rx_hash", DriverKind::Mlx4, Kfunc::Hash),
+];
+
+/// The three mainline metadata kfuncs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kfunc {
+    /// `rx_timestamp`.
+    Timestamp,
+    /// `rx_hash`.
+    Hash,
+    /// `rx_vlan_tag`.
+    VlanTag,
+}
+
+fn call_as(
+    ctx: &mut HelperCtx<'_>,
+    a: [u64; 5],
+    driver: Option<DriverKind>,
+    k: Kfunc,
+) -> Result<u64, HelperError> {
+    let mut x = xdp_of(ctx, a[0])?;
+    if let Some(d) = driver {
+        x.driver = d;
+    }
+    let l = ctx.vm.layouts.clone();
+    let mem = &mut ctx.vm.memory;
+    let ret = match k {
+        Kfunc::Timestamp => {
+            let o = rx_timestamp_of(&l, mem, &x)?;
+            put(mem, a[1], 8, o.value)?;
+            o.ret
+        }
+        Kfunc::Hash => {
+            let o = rx_hash_of(&l, mem, &x)?;
+            put(mem, a[1], 4, o.hash.map(u64::from))?;
+            put(mem, a[2], 4, o.rss_type.map(u64::from))?;
+            o.ret
+        }
+        Kfunc::VlanTag => {
+            let o = rx_vlan_tag_of(&l, mem, &x)?;
+            put(mem, a[1], 2, o.proto.map(u64::from))?;
+            put(mem, a[2], 2, o.tci.map(u64::from))?;
+            o.ret
+        }
+    };
+    Ok(ret as u64)
+}
+
+/// Registers the mainline kfuncs and the drivers' [`DRIVER_FUNCTIONS`].
 pub fn register(h: &mut Helpers) {
     h.register_kfunc("bpf_xdp_metadata_rx_timestamp", Rc::new(rx_timestamp));
     h.register_kfunc("bpf_xdp_metadata_rx_hash", Rc::new(rx_hash));
     h.register_kfunc("bpf_xdp_metadata_rx_vlan_tag", Rc::new(rx_vlan_tag));
+    for (name, driver, k) in DRIVER_FUNCTIONS {
+        h.register_kfunc(name, Rc::new(move |c: &mut HelperCtx<'_>, a| call_as(c, a, Some(driver), k)));
+    }
 }
 
 /// Switches `h` to the RFC ABI: the value-returning `bpf_xdp_metadata_rx_timestamp`, plus

@@ -343,3 +343,35 @@ proptest::proptest! {
         proptest::prop_assert_eq!(timecounter_cyc2time(&tc, cycles), (1u64 << 50).wrapping_add_signed(d));
     }
 }
+
+#[test]
+fn driver_functions_run_their_own_drivers_logic() {
+    let ice_ts = ice(|r| (r.ts_valid, r.cached_phctime, r.ts_high) = (true, 0x1_0000_1000, 0x2000));
+    let ice_hash = ice(|r| (r.rss_hash, r.ptype) = (0x1234, 24));
+    let ice_vlan = ice(|r| (r.vlan_proto, r.l2tag1) = (0x8100, Some(5)));
+    for (name, driver, k) in DRIVER_FUNCTIONS {
+        let d = match (driver, k) {
+            (DriverKind::Veth, _) => {
+                veth(|s| (s.hwtstamp, s.hash, s.l4_hash, s.vlan) = (5, 6, true, Some((0x8100, 7))))
+            }
+            (DriverKind::Ice, Kfunc::Hash) => ice_hash,
+            (DriverKind::Ice, Kfunc::VlanTag) => ice_vlan,
+            (DriverKind::Ice, _) => ice_ts,
+            _ => mlx4(|r| (r.filter_all, r.ts_hi, r.rxhash, r.rss_hash) = (true, 1, true, 9)),
+        };
+        let (generic, sizes) = match k {
+            Kfunc::Timestamp => ("bpf_xdp_metadata_rx_timestamp", (8, 1)),
+            Kfunc::Hash => ("bpf_xdp_metadata_rx_hash", (4, 4)),
+            Kfunc::VlanTag => ("bpf_xdp_metadata_rx_vlan_tag", (2, 2)),
+        };
+        let got = call(d, name, sizes);
+        assert_eq!(got, call(d, generic, sizes), "{name}");
+        assert_eq!(got.0, 0, "{name} finds data in its driver's context");
+    }
+    // Called on another driver's context, a driver function still runs its own logic.
+    assert_eq!(
+        call(XdpDriver::Bnxt, "veth_xdp_rx_timestamp", (8, 1)).0,
+        -61,
+        "veth logic: skb field is NULL"
+    );
+}
