@@ -64,6 +64,7 @@ exit";
     assert_eq!(out.len(), 24);
     assert_eq!(out[12..18], [0x81, 0x00, 0x00, 0x0a, 0x08, 0x00]);
     assert_eq!((field(&v2, 0), field(&v2, 24), field(&v2, 28)), (24, 20, 0xa888));
+    assert_eq!(field(&v2, 16), 0x0081, "skb->protocol is the inserted tag's");
 }
 
 #[test]

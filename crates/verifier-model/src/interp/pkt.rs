@@ -24,6 +24,8 @@ const EINVAL: i64 = 22;
 /// `htons(ETH_P_8021Q)` and `htons(ETH_P_8021AD)` as a little-endian register holds them.
 const BE_8021Q: u16 = 0x0081;
 const BE_8021AD: u16 = 0xa888;
+/// `__sk_buff.protocol`.
+const PROTOCOL: u64 = 16;
 /// `__sk_buff` offsets of the VLAN fields.
 const VLAN_PRESENT: u64 = 20;
 const VLAN_TCI: u64 = 24;
@@ -98,6 +100,8 @@ pub fn skb_vlan_push(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helper
         s.end += 4;
         let len = mem.load(field(0), 4)?;
         mem.store(field(0), 4, len + 4)?;
+        // skb->protocol = skb->vlan_proto: the packet now starts with that tag.
+        mem.store(field(PROTOCOL), 4, u64::from(old_proto))?;
         ctx.vm.skb = Some(s);
         ctx.vm.packet = Some((s.packet, s.data, s.data_end));
     }
