@@ -9,8 +9,10 @@
 
 mod common;
 
+use bpf_patch::co_re::Btf;
 use bpf_patch::elf::BpfObject;
-use bpf_verifier_model::interp::{Helpers, MapKind};
+use bpf_verifier_model::interp::{Helpers, Layout, MapKind, Vm};
+use bpf_verifier_model::load::VMLINUX_BTF;
 use bpf_verifier_model::load::{run_packet, LoadOptions, ObjectImage, ProgType};
 use bpfpatch::kernel::load_set;
 use common::{kernel, testdata_objects};
@@ -73,6 +75,16 @@ fn expected_out(ty: ProgType, meta: &[u8], packet: &[u8]) -> Vec<u8> {
     }
 }
 
+/// The test-run programs run in this process: `bpf_get_current_task` is a `task_struct` (laid
+/// out from the running kernel's BTF) whose `real_parent->tgid` is our parent's pid.
+fn current_task(vm: &mut Vm, task: &Layout) {
+    // SAFETY: getppid has no preconditions.
+    let ppid = unsafe { libc::getppid() } as u64;
+    let parent = vm.memory.map_struct(task, &[("tgid", ppid)]).expect("task_struct has tgid");
+    let me = vm.memory.map_struct(task, &[("real_parent", parent)]).expect("task_struct has real_parent");
+    vm.helpers.current_task.set(me);
+}
+
 /// Compares every entry of every (non per-CPU) array map; returns how many were compared.
 fn compare_array_maps(
     file: &str,
@@ -119,6 +131,8 @@ fn testdata_programs_agree_with_the_kernel() {
         return;
     }
     let (mut programs, mut runs, mut maps, mut skipped) = (0, 0, 0, Vec::new());
+    let vmlinux = Btf::from_file(VMLINUX_BTF).expect("the running kernel has BTF");
+    let task = Layout::from_btf(&vmlinux, "task_struct").expect("vmlinux describes task_struct");
     let mut failures: Vec<String> = Vec::new();
     for path in testdata_objects() {
         let bytes = std::fs::read(&path).expect("read");
@@ -154,6 +168,7 @@ fn testdata_programs_agree_with_the_kernel() {
             };
             let ty = ProgType::of_section(&image.programs[name].section);
             let mut vm = image.vm(name, Helpers::kernel(0)).expect("builds a VM");
+            current_task(&mut vm, &task);
             for (what, frame) in frames() {
                 let kernel = loaded.test_run_program(name, &frame, 1);
                 let ours = run_packet(&mut vm, ty, &frame, &[]);

@@ -9,7 +9,9 @@ fn verify_seeds() {
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("directory entry").path();
-        bpf_verifier_model::fuzz::verify_bytes(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+        bpf_verifier_model::fuzz::verify_bytes(
+            &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        );
         n += 1;
     }
     eprintln!("replayed {n} seeds of fuzz target `verify`");

@@ -1,16 +1,18 @@
 //! Program contexts. XDP: the program sees `struct xdp_md` (data 0, data_end 4, data_meta 8,
 //! ingress_ifindex 12, rx_queue_index 16, egress_ifindex 20, all u32), but R1 really points at the
-//! kernel's `struct xdp_buff` (inside a `veth_xdp_buff`, kernel-notes §B.3), and the verifier
-//! rewrites each u32 field load into a 64-bit load from the buff. [`XdpCtx`] models that: a
-//! 4-byte load below offset 24 through the context pointer is an `xdp_md` access and is
-//! translated; every other access reads the underlying `veth_xdp_buff` bytes, as the kernel's
-//! own rewritten (unrolled) code does. Also `bpf_xdp_adjust_head` / `bpf_xdp_adjust_meta` with
-//! the kernel's bounds.
+//! kernel's `struct xdp_buff`, the first member of the driver's wrapper (`veth_xdp_buff` by
+//! default, or the ice / mlx4 / bnxt one: [`super::drivers`]), and the verifier rewrites each
+//! u32 field load into a 64-bit load from the buff. [`XdpCtx`] models that: a 4-byte load below
+//! offset 24 through the context pointer is an `xdp_md` access and is translated; every other
+//! access reads the underlying wrapper bytes, as the kernel's own rewritten (unrolled) code
+//! does. Also `bpf_xdp_adjust_head` / `bpf_xdp_adjust_meta` with the kernel's bounds.
 
 use std::rc::Rc;
 
+use super::drivers::{self, DriverKind, FramePlace, XdpDriver};
 use super::helpers::{HelperCtx, HelperError, Helpers};
-use super::memory::{Layout, MemError, Memory, RegionId, RegionKind};
+use super::layouts::Layouts;
+use super::memory::{Layout, LayoutError, MemError, Memory, RegionId, RegionKind};
 
 /// `BPF_FUNC_xdp_adjust_head`.
 pub const BPF_FUNC_XDP_ADJUST_HEAD: i32 = 44;
@@ -24,18 +26,10 @@ const ETH_HLEN: u64 = 14;
 const EINVAL: i64 = 22;
 const EACCES: i64 = 13;
 
-/// `struct veth_xdp_buff` on 6.18 x86_64 (kernel-notes §B.3): the `xdp_buff` then `skb`.
+/// `struct veth_xdp_buff` on 6.18 x86_64 (kernel-notes §B.3): the `xdp_buff` (fields
+/// `xdp.data`, ...) then `skb`.
 pub fn veth_xdp_buff_layout() -> Layout {
-    Layout::new("veth_xdp_buff", 64)
-        .field("data", 0, 8)
-        .field("data_end", 8, 8)
-        .field("data_meta", 16, 8)
-        .field("data_hard_start", 24, 8)
-        .field("rxq", 32, 8)
-        .field("txq", 40, 8)
-        .field("frame_sz", 48, 4)
-        .field("flags", 52, 4)
-        .field("skb", 56, 8)
+    super::layouts::veth_xdp_buff()
 }
 
 /// What the caller gives to build an XDP context.
@@ -55,8 +49,10 @@ pub struct XdpSetup {
     pub egress_ifindex: u32,
     /// Largest metadata `bpf_xdp_adjust_meta` accepts: 32 in older kernels, 255 in recent ones.
     pub max_meta_len: u64,
-    /// The `veth_xdp_buff.skb` pointer (0 on the `xdp_frame` path).
-    pub skb: u64,
+    /// The driver and the frame's hardware facts (default: veth, `xdp_frame` path).
+    pub driver: XdpDriver,
+    /// The struct layouts the context is built from.
+    pub layouts: Rc<Layouts>,
 }
 
 impl XdpSetup {
@@ -70,15 +66,17 @@ impl XdpSetup {
             rx_queue_index: 0,
             egress_ifindex: 0,
             max_meta_len: 255,
-            skb: 0,
+            driver: XdpDriver::default(),
+            layouts: Rc::new(Layouts::v6_18()),
         }
     }
 }
 
-/// A live XDP context: the buff region, the frame region and the scalar fields.
+/// A live XDP context: the buff region, the frame region and the scalar fields. The layouts it
+/// was built from are [`super::Vm::layouts`].
 #[derive(Clone, Copy, Debug)]
 pub struct XdpCtx {
-    /// The `veth_xdp_buff` region (R1 points at its start).
+    /// The driver's wrapper region (R1 points at its start, the `xdp_buff`).
     pub buff: RegionId,
     /// The frame (headroom + packet + tailroom).
     pub frame: RegionId,
@@ -90,6 +88,10 @@ pub struct XdpCtx {
     pub egress_ifindex: u32,
     /// Metadata limit of `bpf_xdp_adjust_meta`.
     pub max_meta_len: u64,
+    /// The driver.
+    pub driver: DriverKind,
+    /// veth: what `__skb_get_hash` computes for this frame (see [`drivers::VethSkb::flow_hash`]).
+    pub flow_hash: (u32, bool),
 }
 
 /// Pointer fields of the buff.
@@ -99,25 +101,39 @@ const DATA_META: u64 = 16;
 const HARD_START: u64 = 24;
 
 impl XdpCtx {
-    /// Maps the frame and the buff into `memory`; returns the context and R1's value.
-    pub fn build(memory: &mut Memory, s: &XdpSetup) -> (XdpCtx, u64) {
+    /// Maps the frame, the driver's wrapper and what it points to into `memory`; returns the
+    /// context and R1's value. Fails only when the layouts lack a field the driver needs.
+    pub fn build(memory: &mut Memory, s: &XdpSetup) -> Result<(XdpCtx, u64), LayoutError> {
+        let l = &*s.layouts;
         let mut frame = vec![0u8; s.headroom];
         frame.extend_from_slice(&s.packet);
         frame.resize(frame.len() + s.tailroom, 0);
-        let frame_sz = frame.len() as u64;
+        let frame_len = frame.len();
+        frame.resize(frame_len + s.driver.frame_extra(l, frame_len), 0);
         let fid = memory.map(RegionKind::Packet, frame, true);
+        let base = Memory::addr(fid, 0);
         let data = Memory::addr(fid, s.headroom as u64);
         let values = [
             ("data", data),
             ("data_end", data + s.packet.len() as u64),
             ("data_meta", data),
-            ("data_hard_start", Memory::addr(fid, 0)),
-            ("frame_sz", frame_sz),
-            ("skb", s.skb),
+            ("data_hard_start", base),
+            ("frame_sz", frame_len as u64),
         ];
-        let bytes =
-            veth_xdp_buff_layout().instantiate(&values).expect("the veth_xdp_buff layout has these fields");
-        let bid = memory.map(RegionKind::Kernel { type_name: "veth_xdp_buff".into() }, bytes, true);
+        let wrapper = drivers::map_wrapper(memory, s.driver.wrapper(l));
+        l.xdp_buff.write_into(memory, wrapper, &values)?;
+        // The receive queue and its device: xdp->rxq->queue_index, xdp->rxq->dev->ifindex.
+        let dev = memory.map_struct(&l.net_device, &[("ifindex", u64::from(s.ingress_ifindex))])?;
+        let rxq = memory
+            .map_struct(&l.xdp_rxq_info, &[("dev", dev), ("queue_index", u64::from(s.rx_queue_index))])?;
+        l.xdp_buff.write_into(memory, wrapper, &[("rxq", rxq)])?;
+        let place = FramePlace { base, data: s.headroom, len: s.packet.len(), frame_len };
+        drivers::attach(memory, l, &s.driver, wrapper, place)?;
+        let flow_hash = match s.driver {
+            XdpDriver::Veth(Some(skb)) => skb.flow_hash,
+            _ => (0, false),
+        };
+        let (bid, _) = memory.resolve(wrapper, 1).expect("the wrapper was just mapped");
         let ctx = XdpCtx {
             buff: bid,
             frame: fid,
@@ -125,12 +141,29 @@ impl XdpCtx {
             rx_queue_index: s.rx_queue_index,
             egress_ifindex: s.egress_ifindex,
             max_meta_len: s.max_meta_len,
+            driver: s.driver.kind(),
+            flow_hash,
         };
-        (ctx, Memory::addr(bid, 0))
+        Ok((ctx, wrapper))
     }
 
     fn ptr(&self, memory: &Memory, field: u64) -> Result<u64, MemError> {
         memory.load(Memory::addr(self.buff, field), 8)
+    }
+
+    /// The context pointer (R1): the start of the `xdp_buff` (and of the driver's wrapper).
+    pub fn ctx_addr(&self) -> u64 {
+        Memory::addr(self.buff, 0)
+    }
+
+    /// `xdp->data` now.
+    pub fn data(&self, memory: &Memory) -> Result<u64, MemError> {
+        self.ptr(memory, DATA)
+    }
+
+    /// `xdp->data_end` now.
+    pub fn data_end(&self, memory: &Memory) -> Result<u64, MemError> {
+        self.ptr(memory, DATA_END)
     }
 
     /// The `xdp_md` view of a load at `offset` of `size` bytes through the context pointer, or

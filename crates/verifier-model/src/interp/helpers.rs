@@ -49,6 +49,9 @@ pub struct Helpers {
     kfunc_ids: BTreeMap<i32, String>,
     /// The clock `bpf_ktime_get_ns` returns (settable by the caller).
     pub clock_ns: Rc<std::cell::Cell<u64>>,
+    /// What `bpf_get_current_task` returns (settable by the caller; 0 by default, so reads
+    /// through it fault, and `bpf_probe_read_kernel` reports -EFAULT).
+    pub current_task: Rc<std::cell::Cell<u64>>,
 }
 
 impl Helpers {
@@ -72,6 +75,11 @@ impl Helpers {
         self.by_id.get(&id).cloned()
     }
 
+    /// The kfunc registered under `name`.
+    pub fn kfunc(&self, name: &str) -> Option<HelperFn> {
+        self.kfuncs.get(name).cloned()
+    }
+
     /// The kfunc bound to this BTF id.
     pub fn kfunc_by_id(&self, btf_id: i32) -> Option<HelperFn> {
         self.kfunc_ids.get(&btf_id).and_then(|n| self.kfuncs.get(n)).cloned()
@@ -79,7 +87,10 @@ impl Helpers {
 
     /// The registry with the modelled kernel helpers: `bpf_ktime_get_ns` (reads
     /// [`Helpers::clock_ns`]), `bpf_get_prandom_u32` (xorshift seeded with `seed`), `bpf_loop`,
-    /// the map helpers ([`super::maps`]) and the XDP adjust helpers ([`super::ctx`]).
+    /// the map helpers ([`super::maps`]), the XDP adjust helpers ([`super::ctx`]), dynptrs
+    /// ([`super::dynptr`]), ring buffers ([`super::ringbuf`]), packet helpers
+    /// ([`super::pkt`]), kernel-object helpers and iterators ([`super::kern`]) and the XDP
+    /// RX-metadata kfuncs in their mainline form ([`super::xdp_meta`]).
     pub fn kernel(seed: u64) -> Helpers {
         let mut h = Helpers::default();
         let clock = h.clock_ns.clone();
@@ -99,6 +110,11 @@ impl Helpers {
         h.register(BPF_FUNC_LOOP, Rc::new(bpf_loop));
         super::maps::register(&mut h);
         super::ctx::register(&mut h);
+        super::dynptr::register(&mut h);
+        super::ringbuf::register(&mut h);
+        super::pkt::register(&mut h);
+        super::kern::register(&mut h);
+        super::xdp_meta::register(&mut h);
         h
     }
 }

@@ -2,7 +2,10 @@
 //! lookup/update/delete for array, per-CPU array (one CPU is modelled) and hash maps, and
 //! push/pop/peek for queue and stack maps. Values live in [`RegionKind::MapValue`] regions, so a
 //! looked-up pointer is an ordinary bounds-checked pointer. Program arrays hold program ids for
-//! tail calls (handled by the VM).
+//! tail calls (handled by the VM). LRU hash maps evict the least recently used key when full.
+//! Ring buffers keep their records in reservation order ([`super::ringbuf`] has their helpers).
+//! `bpf_for_each_map_elem` visits arrays by index and hash maps in ascending key-byte order (the
+//! kernel's bucket order depends on a per-boot hash seed, so no order is more faithful).
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
@@ -27,6 +30,8 @@ pub const BPF_FUNC_MAP_PUSH_ELEM: i32 = 87;
 pub const BPF_FUNC_MAP_POP_ELEM: i32 = 88;
 /// `BPF_FUNC_map_peek_elem`.
 pub const BPF_FUNC_MAP_PEEK_ELEM: i32 = 89;
+/// `BPF_FUNC_for_each_map_elem`.
+pub const BPF_FUNC_FOR_EACH_MAP_ELEM: i32 = 164;
 
 const ENOENT: i64 = 2;
 const E2BIG: i64 = 7;
@@ -44,6 +49,11 @@ pub enum MapKind {
     PercpuArray,
     /// `BPF_MAP_TYPE_HASH`.
     Hash,
+    /// `BPF_MAP_TYPE_LRU_HASH` (and `LRU_PERCPU_HASH`, one CPU): a full map evicts its least
+    /// recently used key on insert.
+    LruHash,
+    /// `BPF_MAP_TYPE_RINGBUF`: `max_entries` is the data size in bytes.
+    Ringbuf,
     /// `BPF_MAP_TYPE_QUEUE` (no key).
     Queue,
     /// `BPF_MAP_TYPE_STACK` (no key).
@@ -69,6 +79,9 @@ pub struct MapDef {
 enum Store {
     Array(Vec<RegionId>),
     Hash(HashMap<Vec<u8>, RegionId>),
+    /// Entries and recency (least recent first).
+    Lru(HashMap<Vec<u8>, RegionId>, VecDeque<Vec<u8>>),
+    Ring(super::ringbuf::Ring),
     Fifo(VecDeque<Vec<u8>>),
     Progs(Vec<Option<u32>>),
 }
@@ -107,6 +120,8 @@ impl Maps {
                     .collect(),
             ),
             MapKind::Hash => Store::Hash(HashMap::new()),
+            MapKind::LruHash => Store::Lru(HashMap::new(), VecDeque::new()),
+            MapKind::Ringbuf => Store::Ring(super::ringbuf::Ring::new(def.max_entries)),
             MapKind::Queue | MapKind::Stack => Store::Fifo(VecDeque::new()),
             MapKind::ProgArray => Store::Progs(vec![None; def.max_entries as usize]),
         };
@@ -140,15 +155,63 @@ impl Maps {
         }
     }
 
-    /// The value address for `key` (array index or hash key), if present.
+    /// The value address for `key` (array index or hash key), if present. Does not count as a
+    /// use for LRU maps (the helper does).
     pub fn lookup(&self, handle: u64, key: &[u8]) -> Option<u64> {
         let m = self.get(handle)?;
         let id = match &m.store {
             Store::Array(v) => *v.get(array_index(key)? as usize)?,
-            Store::Hash(h) => *h.get(key)?,
+            Store::Hash(h) | Store::Lru(h, _) => *h.get(key)?,
             _ => return None,
         };
         Some(Memory::addr(id, 0))
+    }
+
+    /// The ring buffer behind a handle.
+    pub fn ring(&self, handle: u64) -> Option<&super::ringbuf::Ring> {
+        match self.get(handle).map(|m| &m.store) {
+            Some(Store::Ring(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn ring_mut(&mut self, handle: u64) -> Option<&mut super::ringbuf::Ring> {
+        let i = self.index(handle)?;
+        match self.maps.get_mut(i).map(|m| &mut m.store) {
+            Some(Store::Ring(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Every ring buffer, for finding the one a sample belongs to.
+    pub(crate) fn rings_mut(&mut self) -> impl Iterator<Item = &mut super::ringbuf::Ring> {
+        self.maps.iter_mut().filter_map(|m| match &mut m.store {
+            Store::Ring(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// (key, value region) pairs in visiting order for `bpf_for_each_map_elem`.
+    fn elements(&self, i: usize) -> Vec<(Vec<u8>, RegionId)> {
+        match &self.maps[i].store {
+            Store::Array(v) => {
+                v.iter().enumerate().map(|(k, &id)| ((k as u32).to_le_bytes().to_vec(), id)).collect()
+            }
+            Store::Hash(h) | Store::Lru(h, _) => {
+                let mut e: Vec<_> = h.iter().map(|(k, &id)| (k.clone(), id)).collect();
+                e.sort();
+                e
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Marks `key` most recently used.
+fn touch(order: &mut VecDeque<Vec<u8>>, key: &[u8]) {
+    if let Some(p) = order.iter().position(|k| k == key) {
+        let k = order.remove(p).expect("position is in range");
+        order.push_back(k);
     }
 }
 
@@ -163,8 +226,11 @@ fn map_arg(ctx: &HelperCtx<'_>, handle: u64) -> Result<(usize, MapDef), HelperEr
 }
 
 fn lookup(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
-    let (_, def) = map_arg(ctx, a[0])?;
+    let (i, def) = map_arg(ctx, a[0])?;
     let key = ctx.vm.memory.read_bytes(a[1], def.key_size)?.to_vec();
+    if let Store::Lru(_, order) = &mut ctx.vm.maps.maps[i].store {
+        touch(order, &key);
+    }
     Ok(ctx.vm.maps.lookup(a[0], &key).unwrap_or(0))
 }
 
@@ -204,6 +270,25 @@ fn update(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
                 id
             }
         },
+        Store::Lru(h, order) => match (h.get(&key), flags) {
+            (Some(_), BPF_NOEXIST) => return Ok((-EEXIST) as u64),
+            (None, BPF_EXIST) => return Ok((-ENOENT) as u64),
+            (Some(&id), _) => {
+                touch(order, &key);
+                id
+            }
+            (None, _) => {
+                if h.len() >= def.max_entries as usize {
+                    if let Some(old) = order.pop_front() {
+                        h.remove(&old);
+                    }
+                }
+                let id = vm.memory.map(RegionKind::MapValue { map: i }, vec![0; value.len()], true);
+                h.insert(key.clone(), id);
+                order.push_back(key);
+                id
+            }
+        },
         _ => return Ok((-EINVAL) as u64),
     };
     vm.memory.write_bytes(Memory::addr(target, 0), &value)?;
@@ -223,6 +308,16 @@ fn delete(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
             }
             None => (-ENOENT) as u64,
         },
+        Store::Lru(h, order) => {
+            order.retain(|k| *k != key);
+            match h.remove(&key) {
+                Some(region) => {
+                    ctx.vm.maps.retired.push(region);
+                    0
+                }
+                None => (-ENOENT) as u64,
+            }
+        }
         _ => (-EINVAL) as u64,
     })
 }
@@ -257,7 +352,38 @@ fn pop_or_peek(ctx: &mut HelperCtx<'_>, a: [u64; 5], pop: bool) -> Result<u64, H
     Ok(0)
 }
 
-/// Registers the map helpers (lookup, update, delete, push, pop, peek) in `h`.
+/// `bpf_for_each_map_elem(map, callback, ctx, flags)`: calls `callback(map, &key, &value, ctx)`
+/// per element until it returns non-zero; returns the number of calls. The key is copied into
+/// a fresh read-only region per element, as the kernel passes a pointer to its own copy.
+fn for_each(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let (i, _) = map_arg(ctx, a[0])?;
+    if a[3] != 0 {
+        return Ok((-EINVAL) as u64);
+    }
+    let mut n = 0u64;
+    for (key, id) in ctx.vm.maps.elements(i) {
+        // A callback may have deleted a later hash element.
+        let still = match &ctx.vm.maps.maps[i].store {
+            Store::Hash(h) | Store::Lru(h, _) => h.contains_key(&key),
+            _ => true,
+        };
+        if !still {
+            continue;
+        }
+        let k = ctx.vm.memory.map(RegionKind::Plain, key, false);
+        n += 1;
+        let r = ctx
+            .vm
+            .call_code(a[1], [a[0], Memory::addr(k, 0), Memory::addr(id, 0), a[2], 0], ctx.depth)
+            .map_err(|e| HelperError::Callback(Box::new(e)))?;
+        if r != 0 {
+            break;
+        }
+    }
+    Ok(n)
+}
+
+/// Registers the map helpers (lookup, update, delete, push, pop, peek, for_each) in `h`.
 pub fn register(h: &mut Helpers) {
     h.register(BPF_FUNC_MAP_LOOKUP_ELEM, Rc::new(lookup));
     h.register(BPF_FUNC_MAP_UPDATE_ELEM, Rc::new(update));
@@ -265,4 +391,5 @@ pub fn register(h: &mut Helpers) {
     h.register(BPF_FUNC_MAP_PUSH_ELEM, Rc::new(push));
     h.register(BPF_FUNC_MAP_POP_ELEM, Rc::new(|c: &mut HelperCtx<'_>, a| pop_or_peek(c, a, true)));
     h.register(BPF_FUNC_MAP_PEEK_ELEM, Rc::new(|c: &mut HelperCtx<'_>, a| pop_or_peek(c, a, false)));
+    h.register(BPF_FUNC_FOR_EACH_MAP_ELEM, Rc::new(for_each));
 }

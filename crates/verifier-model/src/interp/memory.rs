@@ -94,6 +94,8 @@ pub struct Memory {
     regions: Vec<Region>,
     /// Unmapped ids, reused by [`Memory::map`].
     free: Vec<RegionId>,
+    /// Ids mapped since [`Memory::start_tracking`], while tracking.
+    tracked: Option<Vec<RegionId>>,
 }
 
 impl Memory {
@@ -107,14 +109,33 @@ impl Memory {
     /// map sizes, contexts are rebuilt in place).
     pub fn map(&mut self, kind: RegionKind, bytes: Vec<u8>, writable: bool) -> RegionId {
         let region = Region { kind, bytes, writable };
-        if let Some(id) = self.free.pop() {
-            self.regions[usize::from(id.0)] = region;
-            return id;
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.regions[usize::from(id.0)] = region;
+                id
+            }
+            None => {
+                let id = RegionId(
+                    u16::try_from(self.regions.len()).expect("callers map fewer than MAX_REGIONS regions"),
+                );
+                self.regions.push(region);
+                id
+            }
+        };
+        if let Some(t) = &mut self.tracked {
+            t.push(id);
         }
-        let id =
-            RegionId(u16::try_from(self.regions.len()).expect("callers map fewer than MAX_REGIONS regions"));
-        self.regions.push(region);
         id
+    }
+
+    /// Starts recording the ids [`Memory::map`] hands out (a context's regions).
+    pub fn start_tracking(&mut self) {
+        self.tracked = Some(Vec::new());
+    }
+
+    /// Stops recording and returns the ids mapped since [`Memory::start_tracking`].
+    pub fn stop_tracking(&mut self) -> Vec<RegionId> {
+        self.tracked.take().unwrap_or_default()
     }
 
     /// Unmaps a region: its addresses fault from now on until the id is reused.
@@ -194,6 +215,14 @@ impl Memory {
         Ok(u64::from_le_bytes(buf))
     }
 
+    /// Reads `size` (0..=8, any) bytes little-endian.
+    pub fn load_bytes_le(&self, addr: u64, size: u32) -> Result<u64, MemError> {
+        let bytes = self.read_bytes(addr, size)?;
+        let mut buf = [0u8; 8];
+        buf[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
+        Ok(u64::from_le_bytes(buf))
+    }
+
     /// Writes the low `size` bytes of `value` little-endian.
     pub fn store(&mut self, addr: u64, size: u32, value: u64) -> Result<(), MemError> {
         let (id, off) = self.resolve(addr, size)?;
@@ -231,8 +260,11 @@ pub struct Field {
     pub name: String,
     /// Byte offset in the struct.
     pub offset: u32,
-    /// Size in bytes.
+    /// Size in bytes (for a bitfield: the bytes its bits span, from `offset`).
     pub size: u32,
+    /// For a bitfield: (first bit counted from bit 0 of the byte at `offset`, number of bits);
+    /// `None` for a whole-byte field.
+    pub bits: Option<(u32, u32)>,
 }
 
 /// The byte layout of a kernel struct: named fields with offsets and sizes. Written by hand in
@@ -255,7 +287,17 @@ impl Layout {
 
     /// Adds a field (builder style).
     pub fn field(mut self, name: &str, offset: u32, size: u32) -> Self {
-        self.fields.push(Field { name: name.to_owned(), offset, size });
+        self.fields.push(Field { name: name.to_owned(), offset, size, bits: None });
+        self
+    }
+
+    /// Adds a bitfield of `bit_size` bits starting at bit `bit_offset` of the struct (builder
+    /// style); its `offset` is the byte holding the first bit.
+    pub fn bitfield(mut self, name: &str, bit_offset: u32, bit_size: u32) -> Self {
+        let offset = bit_offset / 8;
+        let first = bit_offset % 8;
+        let size = (first + bit_size).div_ceil(8);
+        self.fields.push(Field { name: name.to_owned(), offset, size, bits: Some((first, bit_size)) });
         self
     }
 
@@ -276,9 +318,72 @@ impl Layout {
             if f.size > 8 || end > bytes.len() {
                 return Err(LayoutError::BadField { layout: self.name.clone(), field: name.into() });
             }
+            let mut buf = [0u8; 8];
+            buf[..f.size as usize].copy_from_slice(&bytes[start..end]);
+            let value = merge_bits(u64::from_le_bytes(buf), value, f.bits);
             bytes[start..end].copy_from_slice(&value.to_le_bytes()[..f.size as usize]);
         }
         Ok(bytes)
+    }
+
+    /// Writes `values` into the instance of this layout at `addr` (for structs that live
+    /// inside a larger region, like the `xdp_buff` at the start of a driver's wrapper).
+    pub fn write_into(
+        &self,
+        memory: &mut Memory,
+        addr: u64,
+        values: &[(&str, u64)],
+    ) -> Result<(), LayoutError> {
+        for &(name, value) in values {
+            let f = self.scalar(name)?;
+            let bad = || LayoutError::BadField { layout: self.name.clone(), field: name.into() };
+            let at = addr + u64::from(f.offset);
+            let old = memory.load_bytes_le(at, f.size).map_err(|_| bad())?;
+            let new = merge_bits(old, value, f.bits);
+            memory.write_bytes(at, &new.to_le_bytes()[..f.size as usize]).map_err(|_| bad())?;
+        }
+        Ok(())
+    }
+
+    /// A field that can hold a scalar (at most 8 bytes, inside the struct).
+    fn scalar(&self, name: &str) -> Result<&Field, LayoutError> {
+        let f = self
+            .find(name)
+            .ok_or_else(|| LayoutError::UnknownField { layout: self.name.clone(), field: name.into() })?;
+        if f.size > 8 || f.offset + f.size > self.size {
+            return Err(LayoutError::BadField { layout: self.name.clone(), field: name.into() });
+        }
+        Ok(f)
+    }
+
+    /// The byte offset of field `name`.
+    pub fn offset_of(&self, name: &str) -> Result<u32, LayoutError> {
+        self.find(name)
+            .map(|f| f.offset)
+            .ok_or_else(|| LayoutError::UnknownField { layout: self.name.clone(), field: name.into() })
+    }
+
+    /// Reads field `name` of the instance at `addr` (bitfields are extracted).
+    pub fn read(&self, memory: &Memory, addr: u64, name: &str) -> Result<u64, LayoutError> {
+        let f = self.scalar(name)?;
+        let bad = || LayoutError::BadField { layout: self.name.clone(), field: name.into() };
+        let v = memory.load_bytes_le(addr + u64::from(f.offset), f.size).map_err(|_| bad())?;
+        Ok(match f.bits {
+            None => v,
+            Some((first, width)) if width < 64 => (v >> first) & ((1u64 << width) - 1),
+            Some((first, _)) => v >> first,
+        })
+    }
+}
+
+/// `value` placed into `old` at the bitfield `bits` (all of `value` for a plain field).
+fn merge_bits(old: u64, value: u64, bits: Option<(u32, u32)>) -> u64 {
+    match bits {
+        None => value,
+        Some((first, width)) => {
+            let mask = if width >= 64 { u64::MAX } else { ((1u64 << width) - 1) << first };
+            (old & !mask) | ((value << first) & mask)
+        }
     }
 }
 
@@ -300,6 +405,20 @@ pub enum LayoutError {
         layout: String,
         /// The field.
         field: String,
+    },
+    /// The BTF has no struct or union of that name.
+    #[error("BTF has no struct or union named {name}")]
+    MissingType {
+        /// The requested type name.
+        name: String,
+    },
+    /// The BTF could not be read or a type in it could not be resolved.
+    #[error("BTF type {name}: {reason}")]
+    Btf {
+        /// The type being laid out.
+        name: String,
+        /// What failed.
+        reason: String,
     },
 }
 

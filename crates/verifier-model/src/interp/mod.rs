@@ -7,14 +7,30 @@
 //! `BPF_MAX_LOOPS`, taken once the counter reaches zero) and an instruction budget. Faults are
 //! [`InterpError`]s carrying the slot; the interpreter never panics on program input.
 //!
-//! Pure ALU semantics are in [`alu`], regions and layouts in [`memory`], helpers in [`helpers`].
+//! Pure ALU semantics are in [`alu`], regions and layouts in [`memory`] (from BTF:
+//! [`btf_layout`]; the hand-written 6.18 defaults: [`layouts`]), the helper registry in
+//! [`helpers`]. Contexts: XDP in [`ctx`] with the drivers' wrappers in [`drivers`], TC in
+//! [`skb`]. Modelled helpers and kfuncs, each concern in its module: [`maps`], [`ringbuf`],
+//! [`dynptr`], [`pkt`], [`kern`] and the XDP RX-metadata reference kfuncs in [`xdp_meta`].
 
 pub mod alu;
+pub mod btf_layout;
 pub mod ctx;
+pub mod drivers;
+pub mod dynptr;
+#[cfg(test)]
+mod helper_tests;
 pub mod helpers;
+pub mod kern;
+pub mod layouts;
 pub mod maps;
 pub mod memory;
+pub mod pkt;
+pub mod ringbuf;
 pub mod skb;
+#[cfg(test)]
+mod testutil;
+pub mod xdp_meta;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -24,7 +40,9 @@ use bpf_patch::{DecodeError, Insn, Slot};
 use thiserror::Error;
 
 pub use ctx::{XdpCtx, XdpSetup};
+pub use drivers::{DriverKind, IceRx, Mlx4Rx, Timecounter, VethSkb, XdpDriver};
 pub use helpers::{HelperError, HelperFn, Helpers};
+pub use layouts::Layouts;
 pub use maps::{MapDef, MapKind, Maps};
 pub use memory::{Field, Layout, LayoutError, MemError, Memory, Region, RegionId, RegionKind};
 pub use skb::{SkbCtx, SkbSetup};
@@ -248,6 +266,10 @@ pub struct Vm {
     pub xdp: Option<XdpCtx>,
     /// The TC context, if [`Vm::setup_skb`] built one.
     pub skb: Option<SkbCtx>,
+    /// The kernel struct layouts the contexts were built from ([`Vm::setup_xdp`] takes them
+    /// from its setup; the hand-written 6.18 ones by default). The reference kfuncs and
+    /// `bpf_cast_to_kern_ctx` read memory through them.
+    pub layouts: Rc<Layouts>,
     /// The address space the program runs in.
     pub memory: Memory,
     /// Registered helpers and kfuncs.
@@ -265,6 +287,8 @@ pub struct Vm {
     stacks: Vec<RegionId>,
     current: u32,
     stopped_in: u32,
+    /// Regions mapped for the current context (unmapped when the next one is built).
+    context_regions: Vec<RegionId>,
 }
 
 enum Flow {
@@ -283,6 +307,7 @@ impl Vm {
             maps: Maps::default(),
             xdp: None,
             skb: None,
+            layouts: Rc::new(Layouts::v6_18()),
             memory: Memory::new(),
             helpers: Helpers::default(),
             ld_imm64_env: HashMap::new(),
@@ -293,6 +318,7 @@ impl Vm {
             stacks: Vec::new(),
             current: 0,
             stopped_in: 0,
+            context_regions: Vec::new(),
         }
     }
 
@@ -308,19 +334,36 @@ impl Vm {
         u32::try_from(self.programs.len() - 1).expect("fewer than 2^32 programs")
     }
 
-    /// Builds an XDP context (frame, `veth_xdp_buff`) and returns R1's value for [`Vm::run`].
+    /// Builds an XDP context (frame, the driver's wrapper and what it points to) and returns
+    /// R1's value for [`Vm::run`].
+    ///
+    /// # Panics
+    /// When `setup.layouts` lack a field the driver needs (the default layouts have them all);
+    /// use [`Vm::try_setup_xdp`] with layouts from BTF.
     pub fn setup_xdp(&mut self, setup: &XdpSetup) -> u64 {
+        self.try_setup_xdp(setup).expect("the XDP setup's layouts have the fields its driver needs")
+    }
+
+    /// [`Vm::setup_xdp`], reporting layouts that lack a field.
+    pub fn try_setup_xdp(&mut self, setup: &XdpSetup) -> Result<u64, LayoutError> {
         self.drop_contexts();
-        let (x, r1) = XdpCtx::build(&mut self.memory, setup);
+        self.memory.start_tracking();
+        let built = XdpCtx::build(&mut self.memory, setup);
+        self.context_regions = self.memory.stop_tracking();
+        let (x, r1) = built?;
         self.xdp = Some(x);
-        r1
+        self.layouts = setup.layouts.clone();
+        Ok(r1)
     }
 
     /// Builds a TC context (`__sk_buff` and packet, also used by `LD_ABS`/`LD_IND`) and returns
     /// R1's value for [`Vm::run`].
     pub fn setup_skb(&mut self, setup: &SkbSetup) -> Result<u64, LayoutError> {
         self.drop_contexts();
-        let (s, r1) = SkbCtx::build(&mut self.memory, setup)?;
+        self.memory.start_tracking();
+        let built = SkbCtx::build(&mut self.memory, setup);
+        self.context_regions = self.memory.stop_tracking();
+        let (s, r1) = built?;
         self.skb = Some(s);
         self.packet = Some((s.packet, s.data, s.data_end));
         Ok(r1)
@@ -328,15 +371,12 @@ impl Vm {
 
     /// Unmaps the regions of the previous context, so that repeated runs do not grow memory.
     fn drop_contexts(&mut self) {
-        if let Some(x) = self.xdp.take() {
-            self.memory.unmap(x.buff);
-            self.memory.unmap(x.frame);
-        }
-        if let Some(s) = self.skb.take() {
-            self.memory.unmap(s.ctx);
-            self.memory.unmap(s.skb);
-            self.memory.unmap(s.packet);
+        self.xdp = None;
+        if self.skb.take().is_some() {
             self.packet = None;
+        }
+        for id in std::mem::take(&mut self.context_regions) {
+            self.memory.unmap(id);
         }
     }
 

@@ -152,6 +152,12 @@ pub struct SkbSetup {
     pub fields: Vec<(&'static str, u64)>,
     /// The hardware receive timestamp (`skb_shinfo(skb)->hwtstamps`).
     pub hwtstamp: u64,
+    /// Bytes of the packet in the linear head (`skb_headlen`); the rest is paged data that
+    /// direct packet access cannot reach (`data_end` stops there) but `bpf_skb_load_bytes` and
+    /// skb dynptrs can. `None`: the whole packet is linear.
+    pub headlen: Option<usize>,
+    /// Whether the skb is a clone (`skb_cloned`): the 6.18 skb_meta dynptr is then read-only.
+    pub cloned: bool,
 }
 
 /// A live TC context.
@@ -165,8 +171,12 @@ pub struct SkbCtx {
     pub packet: RegionId,
     /// Offset of `data` in the packet region.
     pub data: usize,
-    /// Offset of `data_end` in the packet region.
+    /// Offset of `data_end` in the packet region (the end of the linear head).
     pub data_end: usize,
+    /// Offset of the end of the whole packet (linear and paged) in the packet region.
+    pub end: usize,
+    /// `skb_cloned(skb)`.
+    pub cloned: bool,
     /// Metadata length (`data - data_meta`).
     pub meta_len: usize,
     /// `ifindex` (`skb->dev->ifindex`; the device is not modelled).
@@ -200,11 +210,14 @@ impl SkbCtx {
     pub fn build(memory: &mut Memory, s: &SkbSetup) -> Result<(SkbCtx, u64), SkbError> {
         let l = SkBuffLayout::default();
         let data = HEADROOM + s.meta.len();
-        let data_end = data + s.packet.len();
-        let end = data_end.next_multiple_of(64);
+        let pkt_end = data + s.packet.len();
+        let data_end = data + s.headlen.map_or(s.packet.len(), |h| h.min(s.packet.len()));
+        // skb_shared_info sits after the buffer (paged bytes are kept in the same region, past
+        // data_end, so that one address space serves load_bytes and dynptrs).
+        let end = pkt_end.next_multiple_of(64);
         let mut head = vec![0u8; end + l.shinfo_size as usize];
         head[HEADROOM..data].copy_from_slice(&s.meta);
-        head[data..data_end].copy_from_slice(&s.packet);
+        head[data..pkt_end].copy_from_slice(&s.packet);
         head[end + l.shinfo_meta_len as usize] = s.meta.len().min(255) as u8;
         let ts = end + l.shinfo_hwtstamps as usize;
         head[ts..ts + 8].copy_from_slice(&s.hwtstamp.to_le_bytes());
@@ -213,6 +226,7 @@ impl SkbCtx {
         let mut put =
             |off: u32, bytes: &[u8]| skb[off as usize..off as usize + bytes.len()].copy_from_slice(bytes);
         put(l.len, &(s.packet.len() as u32).to_le_bytes());
+        put(l.data_len, &((pkt_end - data_end) as u32).to_le_bytes());
         put(l.mac_header, &(data as u16).to_le_bytes());
         put(l.tail, &(data_end as u32).to_le_bytes());
         put(l.end, &(end as u32).to_le_bytes());
@@ -221,8 +235,18 @@ impl SkbCtx {
         put(l.cb, &(s.packet.len() as u32).to_le_bytes()); // qdisc_skb_cb.pkt_len
         let skb = memory.map(RegionKind::Kernel { type_name: "sk_buff".into() }, skb, true);
         let ctx = memory.map(RegionKind::Context, vec![0; 192], true);
-        let mut c =
-            SkbCtx { ctx, skb, packet, data, data_end, meta_len: s.meta.len(), ifindex: 0, layout: l };
+        let mut c = SkbCtx {
+            ctx,
+            skb,
+            packet,
+            data,
+            data_end,
+            end: pkt_end,
+            cloned: s.cloned,
+            meta_len: s.meta.len(),
+            ifindex: 0,
+            layout: l,
+        };
         let uapi = sk_buff_uapi_layout();
         for &(name, value) in &s.fields {
             let f = uapi
@@ -284,7 +308,7 @@ impl SkbCtx {
         })
     }
 
-    fn skb_addr(&self, off: u32) -> u64 {
+    fn skb_field(&self, off: u32) -> u64 {
         Memory::addr(self.skb, u64::from(off))
     }
 
@@ -300,15 +324,15 @@ impl SkbCtx {
             }),
             Conv::Pointer => return None,
             // cb[] bytes: any width at the byte.
-            Conv::Skb(off, 0) => memory.load(self.skb_addr(off), size),
-            Conv::Skb(off, width) => memory.load(self.skb_addr(off), width.min(size)),
-            Conv::PktType => memory.load(self.skb_addr(self.layout.pkt_type_byte), 1).map(|b| b & 7),
+            Conv::Skb(off, 0) => memory.load(self.skb_field(off), size),
+            Conv::Skb(off, width) => memory.load(self.skb_field(off), width.min(size)),
+            Conv::PktType => memory.load(self.skb_field(self.layout.pkt_type_byte), 1).map(|b| b & 7),
             Conv::VlanPresent => {
-                memory.load(self.skb_addr(self.layout.vlan_all), 4).map(|v| u64::from(v != 0))
+                memory.load(self.skb_field(self.layout.vlan_all), 4).map(|v| u64::from(v != 0))
             }
             Conv::Ifindex => Ok(u64::from(self.ifindex)),
             Conv::Hwtstamp => {
-                let end = memory.load(self.skb_addr(self.layout.end), 4);
+                let end = memory.load(self.skb_field(self.layout.end), 4);
                 end.and_then(|e| memory.load(at(e as usize + self.layout.shinfo_hwtstamps as usize), 8))
             }
         })
@@ -325,10 +349,10 @@ impl SkbCtx {
         value: u64,
     ) -> Option<Result<(), MemError>> {
         Some(match self.conv(offset)? {
-            Conv::Skb(off, 0) => memory.store(self.skb_addr(off), size, value),
-            Conv::Skb(off, width) => memory.store(self.skb_addr(off), width.min(size), value),
+            Conv::Skb(off, 0) => memory.store(self.skb_field(off), size, value),
+            Conv::Skb(off, width) => memory.store(self.skb_field(off), width.min(size), value),
             Conv::PktType => {
-                let a = self.skb_addr(self.layout.pkt_type_byte);
+                let a = self.skb_field(self.layout.pkt_type_byte);
                 memory.load(a, 1).and_then(|b| memory.store(a, 1, (b & !7) | (value & 7)))
             }
             _ => return None,
@@ -340,9 +364,58 @@ impl SkbCtx {
         [DATA, DATA_END, DATA_META].iter().any(|&f| offset < f + 4 && f < offset + size as usize)
     }
 
-    /// The packet bytes (`data .. data_end`).
+    /// The packet bytes, linear and paged (`data .. end`).
     pub fn packet<'m>(&self, memory: &'m Memory) -> Result<&'m [u8], MemError> {
-        memory.read_bytes(Memory::addr(self.packet, self.data as u64), (self.data_end - self.data) as u32)
+        memory.read_bytes(Memory::addr(self.packet, self.data as u64), (self.end - self.data) as u32)
+    }
+
+    /// The context pointer (R1) of this skb.
+    pub fn ctx_addr(&self) -> u64 {
+        Memory::addr(self.ctx, 0)
+    }
+
+    /// The `struct sk_buff` (what `bpf_cast_to_kern_ctx` returns).
+    pub fn skb_addr(&self) -> u64 {
+        Memory::addr(self.skb, 0)
+    }
+
+    /// `skb->len` now.
+    pub fn len(&self, memory: &Memory) -> Result<u32, MemError> {
+        self.get(memory, 0).map(|v| v as u32)
+    }
+
+    /// The `__sk_buff` field at `offset` as a program's 4-byte load sees it.
+    pub fn get(&self, memory: &Memory, offset: usize) -> Result<u64, MemError> {
+        match self.uapi_load(memory, offset, 4) {
+            Some(v) => v,
+            None => memory.load(Memory::addr(self.ctx, offset as u64), 4),
+        }
+    }
+
+    /// Stores the `__sk_buff` field at `offset` as a program's 4-byte store would (fields the
+    /// model does not convert go to the plain `__sk_buff` bytes).
+    pub fn set(&self, memory: &mut Memory, offset: usize, value: u64) -> Result<(), MemError> {
+        match self.uapi_store(memory, offset, 4, value) {
+            Some(r) => r,
+            None => memory.store(Memory::addr(self.ctx, offset as u64), 4, value),
+        }
+    }
+
+    /// Inserts `bytes` at packet-region offset `at` (inside the linear data): the packet, the
+    /// linear end and `skb_shared_info` move up, and `skb->len`, `tail` and `end` follow.
+    pub fn insert(&mut self, memory: &mut Memory, at: usize, bytes: &[u8]) -> Result<(), MemError> {
+        let n = bytes.len();
+        let region = memory.region_mut(self.packet).ok_or(MemError::Unmapped { addr: 0, size: 0 })?;
+        region.bytes.splice(at..at, bytes.iter().copied());
+        self.data_end += n;
+        self.end += n;
+        let l = self.layout;
+        let skb = |off: u32| Memory::addr(self.skb, u64::from(off));
+        for field in [l.len, l.tail, l.end] {
+            let v = memory.load(skb(field), 4)?;
+            memory.store(skb(field), 4, v + n as u64)?;
+        }
+        Ok(())
     }
 
     /// The metadata bytes (`data_meta .. data`).

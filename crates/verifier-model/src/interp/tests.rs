@@ -618,6 +618,7 @@ fn sk_buff_fields_are_converted_onto_the_kernel_object() {
         meta: vec![0xaa; 8],
         fields: vec![("vlan_tci", 0x2a), ("pkt_type", 3)],
         hwtstamp: 123_456,
+        ..SkbSetup::default()
     };
     let r1 = v.setup_skb(&setup).expect("fields exist");
     assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0), Ok(1000 + 7 + 9 + 300_000));

@@ -41,12 +41,14 @@ pub const MAX_VALUE_SIZE: u64 = 1 << 24;
 /// `enum bpf_map_type` values the interpreter models.
 fn kind_of(map: &str, map_type: u32) -> Result<MapKind, LoadError> {
     Ok(match map_type {
-        1 | 5 | 9 | 10 => MapKind::Hash, // HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH (one CPU)
+        1 | 5 => MapKind::Hash,     // HASH, PERCPU_HASH (one CPU)
+        9 | 10 => MapKind::LruHash, // LRU_HASH, LRU_PERCPU_HASH
         2 => MapKind::Array,
         3 => MapKind::ProgArray,
         6 => MapKind::PercpuArray,
         22 => MapKind::Queue,
         23 => MapKind::Stack,
+        27 => MapKind::Ringbuf,
         _ => return Err(LoadError::UnsupportedMap { map: map.to_owned(), map_type }),
     })
 }

@@ -83,7 +83,11 @@ pub fn run_packet(vm: &mut Vm, ty: ProgType, frame: &[u8], meta: &[u8]) -> Resul
     }
     match ty {
         ProgType::Xdp => {
-            let r1 = vm.setup_xdp(&XdpSetup::new(frame.to_vec()));
+            // BPF_PROG_TEST_RUN gives the frame a page: 256 bytes of headroom, the data, the
+            // rest tailroom (frame_sz 4096).
+            let mut setup = XdpSetup::new(frame.to_vec());
+            setup.tailroom = 4096usize.saturating_sub(setup.headroom + frame.len());
+            let r1 = vm.try_setup_xdp(&setup)?;
             let out = vm.run([r1, 0, 0, 0, 0])?;
             let x = vm.xdp.expect("setup_xdp built the context");
             let (meta, packet) = x.output(&vm.memory)?;
