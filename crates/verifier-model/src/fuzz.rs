@@ -5,12 +5,17 @@ use crate::load::ProgType;
 use crate::verifier::explore::{verify, Env, Outcome};
 use crate::verifier::helpers::Version;
 
-/// Verifies an arbitrary slot stream as an XDP, TC and socket filter program: the model must
-/// return a verdict (or a decode error) without panicking, and count at most the kernel's
-/// instruction limit plus one.
+/// Verifies an arbitrary slot stream as an XDP program (the first byte picks TC or socket
+/// filter instead when odd): the model must return a verdict (or a decode error) without
+/// panicking, and count at most the kernel's instruction limit plus one.
 pub fn verify_bytes(data: &[u8]) {
     let Ok(insns) = bpf_patch::insn::slots_from_bytes(data, bpf_patch::Endian::Little) else { return };
-    for prog_type in [ProgType::Xdp, ProgType::SchedCls, ProgType::SocketFilter] {
+    let prog_type = match data.first().map(|b| b % 4) {
+        Some(1) => ProgType::SchedCls,
+        Some(3) => ProgType::SocketFilter,
+        _ => ProgType::Xdp,
+    };
+    {
         let env = Env {
             prog_type,
             maps: &[],

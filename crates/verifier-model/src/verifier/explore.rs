@@ -24,6 +24,8 @@ use crate::load::ProgType;
 
 /// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
 pub const INSN_LIMIT: u64 = 1_000_000;
+/// States kept per prune point.
+const MAX_STATES_PER_INSN: usize = 64;
 /// The kernel's `MAX_CALL_FRAMES`.
 const MAX_FRAMES: usize = 8;
 
@@ -255,9 +257,18 @@ impl Explorer<'_> {
                         states: kept,
                     };
                 }
-                seen.push((state.clone(), false));
-                kept += 1;
-                work.push(Work::Done { pc, idx: seen.len() - 1 });
+                if seen.len() >= MAX_STATES_PER_INSN {
+                    // Forget the oldest fully explored state (the kernel evicts states that keep
+                    // missing); a slot that is still being explored stays for loop detection.
+                    if let Some(k) = seen.iter().position(|(_, done)| *done) {
+                        seen[k] = (state.clone(), false);
+                        work.push(Work::Done { pc, idx: k });
+                    }
+                } else {
+                    seen.push((state.clone(), false));
+                    kept += 1;
+                    work.push(Work::Done { pc, idx: seen.len() - 1 });
+                }
             }
             observe(pc, &state);
             match self.step(pc, state.clone()) {
@@ -879,7 +890,7 @@ impl Explorer<'_> {
                         let b = off + k;
                         let slot = ((-b - 1) / 8) as usize;
                         let byte = (b.rem_euclid(8)) as usize;
-                        if f.stack[slot].bytes()[byte] == Byte::Invalid && !self.env.allow_uninit_stack {
+                        if f.slot(slot).bytes()[byte] == Byte::Invalid && !self.env.allow_uninit_stack {
                             return reject(pc, format!("invalid indirect read from stack R{regno} off {}+{} size {size}", off, k));
                         }
                     }
@@ -990,7 +1001,7 @@ fn slot_of(off: i64) -> (usize, usize) {
 
 fn stack_read(pc: usize, f: &Frame, off: i64, size: u32, allow_uninit: bool) -> Result<Reg, Stop> {
     let (slot, byte) = slot_of(off);
-    if let StackSlot::Spill(r) = f.stack[slot] {
+    if let StackSlot::Spill(r) = f.slot(slot) {
         if size == 8 && byte == 0 {
             return Ok(r);
         }
@@ -1001,7 +1012,7 @@ fn stack_read(pc: usize, f: &Frame, off: i64, size: u32, allow_uninit: bool) -> 
     let mut all_zero = true;
     for k in 0..i64::from(size) {
         let (s, b) = slot_of(off + k);
-        match f.stack.get(s).map(|x| x.bytes()[b]) {
+        match (s < STACK_SLOTS).then(|| f.slot(s).bytes()[b]) {
             Some(Byte::Invalid) if allow_uninit => all_zero = false,
             Some(Byte::Invalid) | None => {
                 return reject(pc, format!("invalid read from stack off {off}+{k} size {size}"));
@@ -1016,13 +1027,14 @@ fn stack_read(pc: usize, f: &Frame, off: i64, size: u32, allow_uninit: bool) -> 
 fn stack_write(f: &mut Frame, off: i64, size: u32, value: Reg) {
     let (slot, byte) = slot_of(off);
     if size == 8 && byte == 0 && slot < STACK_SLOTS {
-        f.stack[slot] = StackSlot::Spill(value);
+        *f.slot_mut(slot) = StackSlot::Spill(value);
         return;
     }
     let zero = matches!(value, Reg::Scalar(s) if s.as_const() == Some(0));
     for k in 0..i64::from(size) {
         let (s, b) = slot_of(off + k);
-        if let Some(slot) = f.stack.get_mut(s) {
+        if s < STACK_SLOTS {
+            let slot = f.slot_mut(s);
             let mut bytes = slot.bytes();
             bytes[b] = if zero { Byte::Zero } else { Byte::Misc };
             *slot = StackSlot::Bytes(bytes);

@@ -210,13 +210,17 @@ impl StackSlot {
 /// Slots per frame (512 bytes).
 pub const STACK_SLOTS: usize = 64;
 
+/// A slot nothing wrote.
+pub const UNWRITTEN: StackSlot = StackSlot::Bytes([Byte::Invalid; 8]);
+
 /// One call frame.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct Frame {
     /// R0-R10.
     pub regs: [Reg; 11],
-    /// Slot `i` covers `fp - 8 * (i + 1) .. fp - 8 * i`.
-    pub stack: [StackSlot; STACK_SLOTS],
+    /// Slot `i` covers `fp - 8 * (i + 1) .. fp - 8 * i`; slots past the end were never
+    /// written (kept short so that copying a state costs what the program uses).
+    pub stack: Vec<StackSlot>,
     /// The call instruction's index (frames above the first).
     pub callsite: usize,
 }
@@ -224,7 +228,20 @@ pub struct Frame {
 impl Frame {
     /// A frame with `regs` and an unwritten stack.
     pub fn new(regs: [Reg; 11], callsite: usize) -> Frame {
-        Frame { regs, stack: [StackSlot::Bytes([Byte::Invalid; 8]); STACK_SLOTS], callsite }
+        Frame { regs, stack: Vec::new(), callsite }
+    }
+
+    /// Slot `i` (never written past the end).
+    pub fn slot(&self, i: usize) -> StackSlot {
+        self.stack.get(i).copied().unwrap_or(UNWRITTEN)
+    }
+
+    /// Slot `i` for writing (`i < STACK_SLOTS`), growing the stack.
+    pub fn slot_mut(&mut self, i: usize) -> &mut StackSlot {
+        if self.stack.len() <= i {
+            self.stack.resize(i + 1, UNWRITTEN);
+        }
+        &mut self.stack[i]
     }
 
     /// Deepest stack byte written, in bytes below the frame pointer.
@@ -260,7 +277,7 @@ impl State {
             && self.frames.iter().zip(&other.frames).all(|(a, b)| {
                 a.callsite == b.callsite
                     && a.regs.iter().zip(&b.regs).all(|(x, y)| x.includes(y))
-                    && a.stack.iter().zip(&b.stack).all(|(x, y)| x.includes(y))
+                    && (0..a.stack.len().max(b.stack.len())).all(|i| a.slot(i).includes(&b.slot(i)))
             })
     }
 }
