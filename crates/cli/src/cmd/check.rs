@@ -8,7 +8,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bpf_patch::elf::BpfObject;
-use bpf_verifier_model::load::LoadOptions;
+use std::cell::OnceCell;
+
+use bpf_patch::co_re::{Btf, Target};
+use bpf_verifier_model::load::host::running_kconfig;
+use bpf_verifier_model::load::{LoadOptions, VMLINUX_BTF};
 use bpf_verifier_model::verifier::explore::Outcome;
 use bpf_verifier_model::verifier::object::{check_object, ProgramCheck};
 use serde_json::{json, Value};
@@ -53,15 +57,25 @@ fn verdict(c: &ProgramCheck) -> (&'static str, Value) {
 pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let mut files = Vec::new();
     let mut rejected = false;
+    // The target BTF is read and indexed once, when the first object needs CO-RE.
+    let btf_path = args.btf.clone().unwrap_or_else(|| PathBuf::from(VMLINUX_BTF));
+    let btf: OnceCell<Btf> = OnceCell::new();
+    let target: OnceCell<Target<'_>> = OnceCell::new();
+    let kconfig = running_kconfig();
     for path in &args.objects {
         let file = path.display().to_string();
         let bytes = super::read_bytes(path)?;
         let obj = BpfObject::parse(&bytes).with_context(|| file.clone())?;
-        let options = match &args.btf {
-            Some(btf) => LoadOptions::for_btf(&obj, btf),
-            None => LoadOptions::for_running_kernel(&obj),
+        let mut options = LoadOptions { kconfig: kconfig.clone(), ..LoadOptions::default() };
+        if LoadOptions::has_core(&obj).with_context(|| file.clone())? {
+            if btf.get().is_none() {
+                let parsed =
+                    Btf::from_file(&btf_path).map_err(|e| anyhow::anyhow!("{}: {e}", btf_path.display()))?;
+                let _ = btf.set(parsed);
+            }
+            let t = target.get_or_init(|| Target::new(btf.get().expect("set above")));
+            options.sections = Some(LoadOptions::resolve_core(&obj, t).with_context(|| file.clone())?);
         }
-        .with_context(|| file.clone())?;
         let mut checks = match check_object(&obj, &options) {
             Ok(c) => c,
             Err(e) => {
