@@ -52,21 +52,6 @@ struct Report {
     programs: Vec<ProgramReport>,
 }
 
-/// Parses hex bytes, ignoring whitespace and an optional `0x`.
-pub fn parse_hex(s: &str) -> anyhow::Result<Vec<u8>> {
-    let digits: String = s.trim().trim_start_matches("0x").chars().filter(|c| !c.is_whitespace()).collect();
-    if digits.len() % 2 != 0 {
-        bail!("hex data has an odd number of digits ({})", digits.len());
-    }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&digits[i..i + 2], 16)
-                .with_context(|| format!("bad hex byte `{}` at digit {i}", &digits[i..i + 2]))
-        })
-        .collect()
-}
-
 fn ifindex(name: &str) -> anyhow::Result<u32> {
     let c = CString::new(name).with_context(|| format!("interface name `{name}` contains NUL"))?;
     // SAFETY: `c` is a valid NUL-terminated string.
@@ -81,7 +66,7 @@ fn ifindex(name: &str) -> anyhow::Result<u32> {
 pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let file = args.object.display().to_string();
     let bytes = std::fs::read(&args.object).with_context(|| format!("{file}: cannot read"))?;
-    let packet = args.test_run.as_deref().map(parse_hex).transpose().context("--test-run")?;
+    let packet = args.test_run.as_deref().map(super::parse_hex).transpose().context("--test-run")?;
     let opts = LoadOptions {
         prog: args.prog.clone(),
         dev_bound_ifindex: args.dev_bound.as_deref().map(ifindex).transpose()?,
@@ -154,12 +139,14 @@ fn render(report: &Report, with_log: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_hex;
+    use crate::cmd::parse_hex;
 
     #[test]
     fn hex_parsing_is_strict() {
         assert_eq!(parse_hex("0x00ff 10").expect("valid"), vec![0, 0xff, 0x10]);
         assert!(parse_hex("abc").is_err());
         assert!(parse_hex("zz").is_err());
+        assert!(parse_hex("é0").is_err(), "non-ASCII is an error, not a panic");
+        assert_eq!(parse_hex("02:00 ff").expect("separators"), vec![2, 0, 0xff]);
     }
 }

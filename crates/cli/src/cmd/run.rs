@@ -77,21 +77,6 @@ fn parse_kconfig(s: &str) -> Result<(String, u64), String> {
     Ok((name.to_owned(), value))
 }
 
-fn parse_hex(what: &str, s: &str) -> anyhow::Result<Vec<u8>> {
-    let digits: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
-    let digits = digits.strip_prefix("0x").unwrap_or(&digits);
-    if digits.len() % 2 != 0 {
-        bail!("{what}: odd number of hex digits");
-    }
-    (0..digits.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&digits[i..i + 2], 16)
-                .with_context(|| format!("{what}: {:?} at offset {i} is not hex", &digits[i..i + 2]))
-        })
-        .collect()
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
         let _ = write!(s, "{b:02x}");
@@ -181,11 +166,12 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let linked = image.require(&name).with_context(|| format!("{file}: program {name}"))?;
     let ty = ProgType::of_section(&linked.section);
     let frame = match (&args.packet, &args.packet_file) {
-        (Some(h), _) => parse_hex("--packet", h)?,
+        (Some(h), _) => super::parse_hex(h).context("--packet")?,
         (None, Some(p)) => std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?,
-        (None, None) => parse_hex("default frame", DEFAULT_FRAME)?,
+        (None, None) => super::parse_hex(DEFAULT_FRAME).context("default frame")?,
     };
-    let meta = args.meta.as_deref().map(|m| parse_hex("--meta", m)).transpose()?.unwrap_or_default();
+    let meta =
+        args.meta.as_deref().map(|m| super::parse_hex(m).context("--meta")).transpose()?.unwrap_or_default();
     let mut vm =
         image.vm(&name, Helpers::kernel(args.seed)).with_context(|| format!("{file}: program {name}"))?;
     vm.budget = args.budget;
