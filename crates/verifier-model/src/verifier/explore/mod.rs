@@ -15,12 +15,15 @@ use bpf_patch::op::{AluOp, AtomicOp, CallTarget, Cond, LdImm64Src, Op, Operand, 
 use bpf_patch::{Insn, Slot};
 
 use super::branch::{branch_taken, refine};
-use super::ctx::{self, Access, CtxField};
-use super::helpers::{proto, Arg, Ret, Version};
+use super::ctx::Access;
+use super::helpers::Version;
 use super::scalar::Scalar;
-use super::state::{Byte, Frame, Ptr, PtrKind, Reg, StackSlot, State, STACK_SLOTS};
+use super::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
 use crate::interp::MapDef;
 use crate::load::ProgType;
+
+mod call;
+mod mem;
 
 /// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
 pub const INSN_LIMIT: u64 = 1_000_000;
@@ -582,134 +585,6 @@ impl Explorer<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn mem_access(
-        &self,
-        pc: usize,
-        st: &mut State,
-        base_reg: R,
-        base: Reg,
-        insn_off: i16,
-        size: u32,
-        access: Access,
-        value: Option<Reg>,
-    ) -> Result<Reg, Stop> {
-        let r = base_reg.num();
-        let p = match base {
-            Reg::Scalar(_) => return reject(pc, format!("R{r} invalid mem access 'scalar'")),
-            Reg::NotInit => return reject(pc, format!("R{r} !read_ok")),
-            Reg::Ptr(p) if p.maybe_null => {
-                return reject(pc, format!("R{r} invalid mem access '{}'", p.type_name()))
-            }
-            Reg::Ptr(p) => p,
-        };
-        let off = i64::from(p.off) + i64::from(insn_off);
-        match p.kind {
-            PtrKind::Stack { frame } => {
-                let Some(var) = p.var.as_const() else {
-                    return unsupported(pc, "variable-offset stack access");
-                };
-                let off = off + var as i64;
-                let dir = if access == Access::Read { "read from" } else { "write to" };
-                if off < -512 || off + i64::from(size) > 0 {
-                    return reject(pc, format!("invalid {dir} stack R{r} off={off} size={size}"));
-                }
-                let frame = usize::from(frame);
-                if frame >= st.frames.len() {
-                    return unsupported(pc, "access to a returned frame's stack");
-                }
-                match access {
-                    Access::Read => {
-                        Ok(stack_read(pc, &st.frames[frame], off, size, self.env.allow_uninit_stack)?)
-                    }
-                    Access::Write => {
-                        stack_write(&mut st.frames[frame], off, size, value.unwrap_or_else(unknown));
-                        Ok(Reg::NotInit)
-                    }
-                }
-            }
-            PtrKind::Ctx => {
-                if p.var.as_const() != Some(0) {
-                    return reject(
-                        pc,
-                        format!("variable ctx access var_off={} off={off} size={size}", p.var.var_off),
-                    );
-                }
-                match ctx::check(self.env.prog_type, off, size, access) {
-                    None => reject(pc, format!("invalid bpf_context access off={off} size={size}")),
-                    Some(CtxField::Scalar) => Ok(unknown()),
-                    Some(CtxField::Packet) => Ok(Reg::Ptr(Ptr::new(PtrKind::Packet, 0))),
-                    Some(CtxField::PacketMeta) => Ok(Reg::Ptr(Ptr::new(PtrKind::PacketMeta, 0))),
-                    Some(CtxField::PacketEnd) => Ok(Reg::Ptr(Ptr::new(PtrKind::PacketEnd, 0))),
-                    Some(CtxField::SockCommonOrNull) => unsupported(pc, "__sk_buff.sk"),
-                }
-            }
-            PtrKind::Packet | PtrKind::PacketMeta => {
-                if access == Access::Write
-                    && matches!(self.env.prog_type, ProgType::SocketFilter | ProgType::CgroupSkb)
-                {
-                    return reject(pc, "cannot write into packet");
-                }
-                if p.var.smin < 0 {
-                    return reject(
-                        pc,
-                        format!("R{r} min value is negative, either use unsigned index or do a if (index >=0) check."),
-                    );
-                }
-                // The range is relative to the variable part: pointers sharing the id share it,
-                // and the comparison with data_end covered it.
-                if off < 0 || off + i64::from(size) > i64::from(p.range) {
-                    return reject(pc, format!("R{r} offset is outside of the packet"));
-                }
-                Ok(unknown())
-            }
-            PtrKind::MapValue { map } => {
-                let Some(def) = self.map(map as i32) else { return unsupported(pc, "unknown map") };
-                if access == Access::Write
-                    && self.env.read_only_maps.get(map as usize).copied().unwrap_or(false)
-                {
-                    return reject(
-                        pc,
-                        "write into map forbidden, value_size=".to_owned()
-                            + &def.value_size.to_string()
-                            + &format!(" off={off} size={size}"),
-                    );
-                }
-                let vs = i64::from(def.value_size);
-                let (lo, hi) = (off + p.var.smin.max(i64::MIN / 4), off + p.var.umax.min(1 << 40) as i64);
-                if p.var.as_const().is_some() {
-                    if off < 0 || off + i64::from(size) > vs {
-                        return reject(
-                            pc,
-                            format!("invalid access to map value, value_size={vs} off={off} size={size}"),
-                        );
-                    }
-                } else if lo < 0 {
-                    return reject(pc, format!("R{r} min value is outside of the allowed memory range"));
-                } else if hi + i64::from(size) > vs {
-                    return reject(pc, format!("R{r} max value is outside of the allowed memory range"));
-                }
-                Ok(unknown())
-            }
-            PtrKind::Mem { size: ms, rdonly } => {
-                if access == Access::Write && rdonly {
-                    return reject(pc, format!("R{r} cannot write into rdonly_mem"));
-                }
-                let hi = off + p.var.umax.min(1 << 40) as i64 + i64::from(size);
-                if off + p.var.smin.max(0) < 0 || hi > i64::from(ms) {
-                    return reject(
-                        pc,
-                        format!("invalid access to memory, mem_size={ms} off={off} size={size}"),
-                    );
-                }
-                Ok(unknown())
-            }
-            PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func => {
-                reject(pc, format!("R{r} invalid mem access '{}'", p.kind.name()))
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
     fn jump(
         &mut self,
         pc: usize,
@@ -777,158 +652,6 @@ impl Explorer<'_> {
             _ => unsupported(pc, "comparison of a pointer with a scalar"),
         }
     }
-
-    fn call_helper(&mut self, pc: usize, mut st: State, next: usize, id: i32) -> Step {
-        let Some(p) = proto(self.env.helpers, id) else { return unsupported(pc, format!("helper {id}")) };
-        if p.gpl_only && !self.env.gpl {
-            return reject(pc, "cannot call GPL-restricted function from non-GPL compatible program");
-        }
-        let mut map = None;
-        let mut i = 0;
-        while i < p.args.len() {
-            let regno = (i + 1) as u8;
-            let r = R::new(regno).expect("R1-R5");
-            let v = self.read(pc, &st, r)?;
-            let expect = |what: &str| -> Result<(), Stop> {
-                reject(pc, format!("R{regno} type={} expected={what}", v.type_name()))
-            };
-            match p.args[i] {
-                Arg::ConstMapPtr => match v {
-                    Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, .. }) => map = self.map(m as i32).copied(),
-                    _ => expect("map_ptr")?,
-                },
-                Arg::Ctx => match v {
-                    Reg::Ptr(Ptr { kind: PtrKind::Ctx, off: 0, .. }) => {}
-                    _ => expect("ctx")?,
-                },
-                Arg::Anything => {}
-                Arg::MapKey | Arg::MapValue | Arg::UninitMapValue => {
-                    let Some(def) = map else { return unsupported(pc, "map argument without a map") };
-                    let size = if p.args[i] == Arg::MapKey { def.key_size } else { def.value_size };
-                    let access = if p.args[i] == Arg::UninitMapValue { Access::Write } else { Access::Read };
-                    self.helper_mem(pc, &mut st, r, v, size, access, p.pkt_access)?;
-                }
-                Arg::Mem | Arg::UninitMem => {
-                    let size_reg = R::new(regno + 1).expect("a size argument follows");
-                    let size = match self.read(pc, &st, size_reg)? {
-                        Reg::Scalar(s) => s,
-                        other => {
-                            return reject(
-                                pc,
-                                format!("R{} type={} expected=scalar", regno + 1, other.type_name()),
-                            )
-                        }
-                    };
-                    let Some(n) = size.as_const() else {
-                        return unsupported(pc, "variable-size helper memory argument");
-                    };
-                    if n == 0 && p.args[i + 1] == Arg::ConstSize {
-                        return reject(pc, "invalid zero-sized read");
-                    }
-                    if n > 0 {
-                        let access = if p.args[i] == Arg::UninitMem { Access::Write } else { Access::Read };
-                        self.helper_mem(pc, &mut st, r, v, n as u32, access, p.pkt_access)?;
-                    }
-                    i += 1;
-                }
-                Arg::ConstSize | Arg::ConstSizeOrZero => {}
-                Arg::Func | Arg::StackOrNull | Arg::Dynptr | Arg::UninitDynptr | Arg::AllocMem => {
-                    return unsupported(pc, format!("helper {} argument {:?}", p.name, p.args[i]))
-                }
-            }
-            i += 1;
-        }
-        let r0 = match p.ret {
-            Ret::Integer => unknown(),
-            Ret::Void => Reg::NotInit,
-            Ret::MapValueOrNull | Ret::MapValue => {
-                let Some(Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, .. })) = Some(st.cur().regs[1]) else {
-                    return unsupported(pc, "map value return without a map");
-                };
-                let mut ptr = Ptr::new(PtrKind::MapValue { map: m }, 0);
-                if p.ret == Ret::MapValueOrNull {
-                    ptr.maybe_null = true;
-                    ptr.id = self.fresh_id();
-                }
-                Reg::Ptr(ptr)
-            }
-            other => return unsupported(pc, format!("helper return {other:?}")),
-        };
-        let f = st.cur_mut();
-        for r in 1..=5 {
-            f.regs[r] = Reg::NotInit;
-        }
-        f.regs[0] = r0;
-        Ok(vec![(next, st)])
-    }
-
-    /// A helper's memory argument of `size` bytes.
-    #[allow(clippy::too_many_arguments)]
-    fn helper_mem(
-        &self,
-        pc: usize,
-        st: &mut State,
-        r: R,
-        v: Reg,
-        size: u32,
-        access: Access,
-        pkt_access: bool,
-    ) -> Result<(), Stop> {
-        let regno = r.num();
-        match v {
-            Reg::Ptr(p @ Ptr { kind: PtrKind::Stack { frame }, .. }) => {
-                let Some(var) = p.var.as_const() else { return unsupported(pc, "variable stack pointer argument") };
-                let off = i64::from(p.off) + var as i64;
-                if off < -512 || off + i64::from(size) > 0 {
-                    return reject(pc, format!("invalid indirect access to stack R{regno} off={off} size={size}"));
-                }
-                let f = &mut st.frames[usize::from(frame)];
-                if access == Access::Write {
-                    stack_write(f, off, size, unknown());
-                } else {
-                    for k in 0..i64::from(size) {
-                        let b = off + k;
-                        let slot = ((-b - 1) / 8) as usize;
-                        let byte = (b.rem_euclid(8)) as usize;
-                        if f.slot(slot).bytes()[byte] == Byte::Invalid && !self.env.allow_uninit_stack {
-                            return reject(pc, format!("invalid indirect read from stack R{regno} off {}+{} size {size}", off, k));
-                        }
-                    }
-                }
-                Ok(())
-            }
-            Reg::Ptr(p) if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta) && !pkt_access => {
-                reject(pc, "helper access to the packet is not allowed")
-            }
-            Reg::Ptr(p) if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta | PtrKind::MapValue { .. } | PtrKind::Mem { .. }) => {
-                let mut tmp = st.clone();
-                self.mem_access(pc, &mut tmp, r, v, 0, size, access, Some(unknown())).map(|_| ())
-            }
-            _ => reject(pc, format!("R{regno} type={} expected=fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf, trusted_ptr_", v.type_name())),
-        }
-    }
-
-    fn exit(&mut self, pc: usize, mut st: State) -> Step {
-        if matches!(st.cur().regs[0], Reg::NotInit) {
-            return reject(pc, "R0 !read_ok");
-        }
-        if st.frames.len() > 1 {
-            let callee = st.frames.pop().expect("more than one frame");
-            let f = st.cur_mut();
-            f.regs[0] = callee.regs[0];
-            for r in 1..=5 {
-                f.regs[r] = Reg::NotInit;
-            }
-            return Ok(vec![(callee.callsite + 1, st)]);
-        }
-        if self.env.prog_type == ProgType::CgroupSkb {
-            match st.cur().regs[0] {
-                Reg::Scalar(s) if s.umax <= 1 => {}
-                _ => return unsupported(pc, "cgroup_skb return value range"),
-            }
-        }
-        Ok(Vec::new())
-    }
 }
 
 fn op_name(op: AluOp) -> &'static str {
@@ -990,54 +713,6 @@ fn good_pkt(st: &mut State, p: &Ptr) {
             if let StackSlot::Spill(r) = s {
                 fix(r);
             }
-        }
-    }
-}
-
-/// Slot index and byte of stack offset `off` (negative).
-fn slot_of(off: i64) -> (usize, usize) {
-    (((-off - 1) / 8) as usize, off.rem_euclid(8) as usize)
-}
-
-fn stack_read(pc: usize, f: &Frame, off: i64, size: u32, allow_uninit: bool) -> Result<Reg, Stop> {
-    let (slot, byte) = slot_of(off);
-    if let StackSlot::Spill(r) = f.slot(slot) {
-        if size == 8 && byte == 0 {
-            return Ok(r);
-        }
-        if let Reg::Ptr(_) = r {
-            return Ok(unknown());
-        }
-    }
-    let mut all_zero = true;
-    for k in 0..i64::from(size) {
-        let (s, b) = slot_of(off + k);
-        match (s < STACK_SLOTS).then(|| f.slot(s).bytes()[b]) {
-            Some(Byte::Invalid) if allow_uninit => all_zero = false,
-            Some(Byte::Invalid) | None => {
-                return reject(pc, format!("invalid read from stack off {off}+{k} size {size}"));
-            }
-            Some(Byte::Misc) => all_zero = false,
-            Some(Byte::Zero) => {}
-        }
-    }
-    Ok(Reg::Scalar(if all_zero { Scalar::constant(0) } else { Scalar::UNKNOWN }))
-}
-
-fn stack_write(f: &mut Frame, off: i64, size: u32, value: Reg) {
-    let (slot, byte) = slot_of(off);
-    if size == 8 && byte == 0 && slot < STACK_SLOTS {
-        *f.slot_mut(slot) = StackSlot::Spill(value);
-        return;
-    }
-    let zero = matches!(value, Reg::Scalar(s) if s.as_const() == Some(0));
-    for k in 0..i64::from(size) {
-        let (s, b) = slot_of(off + k);
-        if s < STACK_SLOTS {
-            let slot = f.slot_mut(s);
-            let mut bytes = slot.bytes();
-            bytes[b] = if zero { Byte::Zero } else { Byte::Misc };
-            *slot = StackSlot::Bytes(bytes);
         }
     }
 }

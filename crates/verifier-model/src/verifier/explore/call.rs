@@ -1,0 +1,118 @@
+//! Calls and exits in the explorer: helper calls checked against the prototype table, and
+//! `exit` from a subprogram or the program.
+
+use bpf_patch::op::Reg as R;
+
+use super::{reject, unknown, unsupported, Explorer, Step, Stop};
+use crate::load::ProgType;
+use crate::verifier::ctx::Access;
+use crate::verifier::helpers::{proto, Arg, Ret};
+use crate::verifier::state::{Ptr, PtrKind, Reg, State};
+
+impl Explorer<'_> {
+    pub(super) fn call_helper(&mut self, pc: usize, mut st: State, next: usize, id: i32) -> Step {
+        let Some(p) = proto(self.env.helpers, id) else { return unsupported(pc, format!("helper {id}")) };
+        if p.gpl_only && !self.env.gpl {
+            return reject(pc, "cannot call GPL-restricted function from non-GPL compatible program");
+        }
+        let mut map = None;
+        let mut i = 0;
+        while i < p.args.len() {
+            let regno = (i + 1) as u8;
+            let r = R::new(regno).expect("R1-R5");
+            let v = self.read(pc, &st, r)?;
+            let expect = |what: &str| -> Result<(), Stop> {
+                reject(pc, format!("R{regno} type={} expected={what}", v.type_name()))
+            };
+            match p.args[i] {
+                Arg::ConstMapPtr => match v {
+                    Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, .. }) => map = self.map(m as i32).copied(),
+                    _ => expect("map_ptr")?,
+                },
+                Arg::Ctx => match v {
+                    Reg::Ptr(Ptr { kind: PtrKind::Ctx, off: 0, .. }) => {}
+                    _ => expect("ctx")?,
+                },
+                Arg::Anything => {}
+                Arg::MapKey | Arg::MapValue | Arg::UninitMapValue => {
+                    let Some(def) = map else { return unsupported(pc, "map argument without a map") };
+                    let size = if p.args[i] == Arg::MapKey { def.key_size } else { def.value_size };
+                    let access = if p.args[i] == Arg::UninitMapValue { Access::Write } else { Access::Read };
+                    self.helper_mem(pc, &mut st, r, v, size, access, p.pkt_access)?;
+                }
+                Arg::Mem | Arg::UninitMem => {
+                    let size_reg = R::new(regno + 1).expect("a size argument follows");
+                    let size = match self.read(pc, &st, size_reg)? {
+                        Reg::Scalar(s) => s,
+                        other => {
+                            return reject(
+                                pc,
+                                format!("R{} type={} expected=scalar", regno + 1, other.type_name()),
+                            )
+                        }
+                    };
+                    let Some(n) = size.as_const() else {
+                        return unsupported(pc, "variable-size helper memory argument");
+                    };
+                    if n == 0 && p.args[i + 1] == Arg::ConstSize {
+                        return reject(pc, "invalid zero-sized read");
+                    }
+                    if n > 0 {
+                        let access = if p.args[i] == Arg::UninitMem { Access::Write } else { Access::Read };
+                        self.helper_mem(pc, &mut st, r, v, n as u32, access, p.pkt_access)?;
+                    }
+                    i += 1;
+                }
+                Arg::ConstSize | Arg::ConstSizeOrZero => {}
+                Arg::Func | Arg::StackOrNull | Arg::Dynptr | Arg::UninitDynptr | Arg::AllocMem => {
+                    return unsupported(pc, format!("helper {} argument {:?}", p.name, p.args[i]))
+                }
+            }
+            i += 1;
+        }
+        let r0 = match p.ret {
+            Ret::Integer => unknown(),
+            Ret::Void => Reg::NotInit,
+            Ret::MapValueOrNull | Ret::MapValue => {
+                let Some(Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, .. })) = Some(st.cur().regs[1]) else {
+                    return unsupported(pc, "map value return without a map");
+                };
+                let mut ptr = Ptr::new(PtrKind::MapValue { map: m }, 0);
+                if p.ret == Ret::MapValueOrNull {
+                    ptr.maybe_null = true;
+                    ptr.id = self.fresh_id();
+                }
+                Reg::Ptr(ptr)
+            }
+            other => return unsupported(pc, format!("helper return {other:?}")),
+        };
+        let f = st.cur_mut();
+        for r in 1..=5 {
+            f.regs[r] = Reg::NotInit;
+        }
+        f.regs[0] = r0;
+        Ok(vec![(next, st)])
+    }
+
+    pub(super) fn exit(&mut self, pc: usize, mut st: State) -> Step {
+        if matches!(st.cur().regs[0], Reg::NotInit) {
+            return reject(pc, "R0 !read_ok");
+        }
+        if st.frames.len() > 1 {
+            let callee = st.frames.pop().expect("more than one frame");
+            let f = st.cur_mut();
+            f.regs[0] = callee.regs[0];
+            for r in 1..=5 {
+                f.regs[r] = Reg::NotInit;
+            }
+            return Ok(vec![(callee.callsite + 1, st)]);
+        }
+        if self.env.prog_type == ProgType::CgroupSkb {
+            match st.cur().regs[0] {
+                Reg::Scalar(s) if s.umax <= 1 => {}
+                _ => return unsupported(pc, "cgroup_skb return value range"),
+            }
+        }
+        Ok(Vec::new())
+    }
+}
