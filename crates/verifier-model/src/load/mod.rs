@@ -107,6 +107,14 @@ pub enum LoadError {
         /// Slots.
         slots: usize,
     },
+    /// The program exists but did not link (the reason names section and slot).
+    #[error("program {program}: {reason}")]
+    NotLinked {
+        /// Program name.
+        program: String,
+        /// Why.
+        reason: String,
+    },
     /// No entry program of that name.
     #[error("no program {name} (programs: {available})")]
     NoProgram {
@@ -301,7 +309,7 @@ impl ObjectImage {
             return Ok(p);
         }
         if let Some(e) = self.failed.get(name) {
-            return Err(LoadError::Malformed { section: name.to_owned(), message: e.to_string() });
+            return Err(LoadError::NotLinked { program: name.to_owned(), reason: e.to_string() });
         }
         let available =
             self.programs.keys().chain(self.failed.keys()).cloned().collect::<Vec<_>>().join(", ");
