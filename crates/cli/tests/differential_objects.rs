@@ -9,9 +9,10 @@
 
 mod common;
 
-use bpf_patch::co_re::Btf;
+use bpf_patch::co_re::{Btf, Target};
 use bpf_patch::elf::BpfObject;
 use bpf_verifier_model::interp::{Helpers, Layout, MapKind, Vm};
+use bpf_verifier_model::load::host::running_kconfig;
 use bpf_verifier_model::load::VMLINUX_BTF;
 use bpf_verifier_model::load::{run_packet, LoadOptions, ObjectImage, ProgType};
 use bpfpatch::kernel::load_set;
@@ -133,11 +134,15 @@ fn testdata_programs_agree_with_the_kernel() {
     let (mut programs, mut runs, mut maps, mut skipped) = (0, 0, 0, Vec::new());
     let vmlinux = Btf::from_file(VMLINUX_BTF).expect("the running kernel has BTF");
     let task = Layout::from_btf(&vmlinux, "task_struct").expect("vmlinux describes task_struct");
+    let target = Target::new(&vmlinux);
+    let kconfig = running_kconfig();
     let mut failures: Vec<String> = Vec::new();
     for path in testdata_objects() {
         let bytes = std::fs::read(&path).expect("read");
         let obj = BpfObject::parse(&bytes).expect("testdata objects parse");
-        let options = LoadOptions::for_running_kernel(&obj).expect("the running kernel's BTF resolves CO-RE");
+        let sections =
+            LoadOptions::resolve_core(&obj, &target).expect("the running kernel's BTF resolves CO-RE");
+        let options = LoadOptions { sections: Some(sections), kconfig: kconfig.clone() };
         let image = match ObjectImage::new(&obj, &options) {
             Ok(i) => i,
             Err(e) => {

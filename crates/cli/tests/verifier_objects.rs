@@ -11,8 +11,10 @@ mod common;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use bpf_patch::co_re::{Btf, Target};
 use bpf_patch::elf::BpfObject;
-use bpf_verifier_model::load::LoadOptions;
+use bpf_verifier_model::load::host::running_kconfig;
+use bpf_verifier_model::load::{LoadOptions, VMLINUX_BTF};
 use bpf_verifier_model::verifier::explore::Outcome;
 use bpf_verifier_model::verifier::object::check_object;
 use bpfpatch::kernel::{load_each, LoadOptions as KernelOptions};
@@ -50,12 +52,13 @@ struct Tally {
     not_verified: usize,
 }
 
-fn compare(path: &Path, tally: &mut Tally, table: &mut String) {
+fn compare(path: &Path, target: &Target<'_>, tally: &mut Tally, table: &mut String) {
     let Ok(bytes) = std::fs::read(path) else { return };
     let Ok(obj) = BpfObject::parse(&bytes) else { return };
     // The kernel's verdicts; objects libbpf cannot open or prepare are not compared.
     let Ok(kernel) = load_each(&bytes, &KernelOptions::default()) else { return };
-    let ours = LoadOptions::for_running_kernel(&obj).and_then(|o| check_object(&obj, &o));
+    let options = |sections| LoadOptions { sections: Some(sections), kconfig: running_kconfig() };
+    let ours = LoadOptions::resolve_core(&obj, target).and_then(|s| check_object(&obj, &options(s)));
     let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?");
     for k in &kernel {
         if !k.accepted && k.log.trim().is_empty() {
@@ -103,14 +106,16 @@ fn verdicts_agree_with_the_kernel() {
         return;
     }
     let mut table = String::from("object\tprogram\tkernel\tkernel message\tmodel\tmodel message\n");
+    let vmlinux = Btf::from_file(VMLINUX_BTF).expect("the running kernel has BTF");
+    let target = Target::new(&vmlinux);
     let mut testdata = Tally::default();
     for p in testdata_objects() {
-        compare(&p, &mut testdata, &mut table);
+        compare(&p, &target, &mut testdata, &mut table);
     }
     let corpus_files = corpus_objects();
     let mut corpus = Tally::default();
     for p in &corpus_files {
-        compare(p, &mut corpus, &mut table);
+        compare(p, &target, &mut corpus, &mut table);
     }
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verifier-differential.tsv");
     std::fs::write(&out, &table).expect("write the table");

@@ -23,7 +23,7 @@ pub mod run;
 
 use std::collections::BTreeMap;
 
-use bpf_patch::co_re::{relocate_section, Btf, Target};
+use bpf_patch::co_re::{relocate_object, Btf, Target};
 use bpf_patch::elf::{BpfObject, ExtRecord};
 use bpf_patch::op::LdImm64Src;
 use bpf_patch::{DecodeError, Insn, Slot};
@@ -194,10 +194,8 @@ pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 impl LoadOptions {
     /// Code sections of `obj` with CO-RE relocations resolved against `target`.
     pub fn resolve_core(obj: &BpfObject, target: &Target<'_>) -> Result<Vec<Vec<Insn>>, LoadError> {
-        obj.sections
-            .iter()
-            .map(|s| relocate_section(obj, &s.name, target).map_err(|source| LoadError::CoRe { source }))
-            .collect()
+        let mut by_name = relocate_object(obj, target).map_err(|source| LoadError::CoRe { source })?;
+        Ok(obj.sections.iter().map(|s| by_name.remove(&s.name).unwrap_or_else(|| s.insns.clone())).collect())
     }
 
     /// Whether `obj` has CO-RE relocations at all.
