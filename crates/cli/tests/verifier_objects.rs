@@ -52,13 +52,13 @@ struct Tally {
     not_verified: usize,
 }
 
-fn compare(path: &Path, target: &Target<'_>, tally: &mut Tally, table: &mut String) {
+fn compare(path: &Path, options: &LoadOptions, target: &Target<'_>, tally: &mut Tally, table: &mut String) {
     let Ok(bytes) = std::fs::read(path) else { return };
     let Ok(obj) = BpfObject::parse(&bytes) else { return };
     // The kernel's verdicts; objects libbpf cannot open or prepare are not compared.
     let Ok(kernel) = load_each(&bytes, &KernelOptions::default()) else { return };
-    let options = |sections| LoadOptions { sections: Some(sections), kconfig: running_kconfig() };
-    let ours = LoadOptions::resolve_core(&obj, target).and_then(|s| check_object(&obj, &options(s)));
+    let with = |sections| LoadOptions { sections: Some(sections), ..options.clone() };
+    let ours = LoadOptions::resolve_core(&obj, target).and_then(|s| check_object(&obj, &with(s)));
     let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?");
     for k in &kernel {
         if !k.accepted && k.log.trim().is_empty() {
@@ -108,14 +108,15 @@ fn verdicts_agree_with_the_kernel() {
     let mut table = String::from("object\tprogram\tkernel\tkernel message\tmodel\tmodel message\n");
     let vmlinux = Btf::from_file(VMLINUX_BTF).expect("the running kernel has BTF");
     let target = Target::new(&vmlinux);
+    let options = LoadOptions { sections: None, kconfig: running_kconfig() };
     let mut testdata = Tally::default();
     for p in testdata_objects() {
-        compare(&p, &target, &mut testdata, &mut table);
+        compare(&p, &options, &target, &mut testdata, &mut table);
     }
     let corpus_files = corpus_objects();
     let mut corpus = Tally::default();
     for p in &corpus_files {
-        compare(p, &target, &mut corpus, &mut table);
+        compare(p, &options, &target, &mut corpus, &mut table);
     }
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verifier-differential.tsv");
     std::fs::write(&out, &table).expect("write the table");

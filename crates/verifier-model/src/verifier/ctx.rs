@@ -167,18 +167,6 @@ fn sk_buff(off: i64, size: u32, access: Access, rules: Rules) -> Option<CtxField
             }
         }
     }
-    if rules == Rules::CgroupSkb {
-        let denied =
-            in_field(off::TC_CLASSID, 4) || in_field(off::DATA_META, 4) || in_field(off::WIRE_LEN, 4);
-        if denied {
-            return None;
-        }
-        if in_field(off::DATA, 4) {
-            yields = CtxField::Packet;
-        } else if in_field(off::DATA_END, 4) {
-            yields = CtxField::PacketEnd;
-        }
-    }
     // bpf_skb_is_valid_access.
     if cb {
         return within(off, size, off::CB0, off::CB_END - off::CB0).then_some(yields);
