@@ -44,13 +44,35 @@ pub enum Command {
     Load(cmd::load::Args),
 }
 
-/// How a successful run ended: exit code 0, or 1 when a program was rejected or a check failed.
+/// The error and its causes in one line, `outer: inner: ...`, skipping a cause whose text the
+/// message before it already ends with (error types that print their source themselves).
+pub fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut last = String::new();
+    for cause in err.chain() {
+        let msg = cause.to_string();
+        if last.ends_with(&msg) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&msg);
+        last = msg;
+    }
+    text
+}
+
+/// How a run that wrote its output ended: exit code 0, 1 when a program was rejected or a check
+/// failed, 2 when some inputs were bad (the others still reported).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Exit code 0.
     Ok,
     /// Exit code 1.
     Failed,
+    /// Exit code 2.
+    BadInput,
 }
 
 impl From<Status> for ExitCode {
@@ -58,6 +80,7 @@ impl From<Status> for ExitCode {
         match s {
             Status::Ok => ExitCode::SUCCESS,
             Status::Failed => ExitCode::from(1),
+            Status::BadInput => ExitCode::from(2),
         }
     }
 }

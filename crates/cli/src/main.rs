@@ -16,7 +16,7 @@ fn main() -> ExitCode {
             // Bad input or usage: the whole cause chain, then exit code 2.
             #[allow(clippy::print_stderr)]
             {
-                eprintln!("bpfpatch: {err:#}");
+                eprintln!("bpfpatch: {}", bpfpatch::error_text(&err));
             }
             ExitCode::from(2)
         }

@@ -142,7 +142,8 @@ fn testdata_programs_agree_with_the_kernel() {
         let obj = BpfObject::parse(&bytes).expect("testdata objects parse");
         let sections =
             LoadOptions::resolve_core(&obj, &target).expect("the running kernel's BTF resolves CO-RE");
-        let options = LoadOptions { sections: Some(sections), kconfig: kconfig.clone() };
+        let options =
+            LoadOptions { sections: Some(sections), kconfig: kconfig.clone(), ..LoadOptions::default() };
         let image = match ObjectImage::new(&obj, &options) {
             Ok(i) => i,
             Err(e) => {

@@ -108,7 +108,7 @@ fn verdicts_agree_with_the_kernel() {
     let mut table = String::from("object\tprogram\tkernel\tkernel message\tmodel\tmodel message\n");
     let vmlinux = Btf::from_file(VMLINUX_BTF).expect("the running kernel has BTF");
     let target = Target::new(&vmlinux);
-    let options = LoadOptions { sections: None, kconfig: running_kconfig() };
+    let options = LoadOptions { kconfig: running_kconfig(), ..LoadOptions::default() };
     let mut testdata = Tally::default();
     for p in testdata_objects() {
         compare(&p, &options, &target, &mut testdata, &mut table);

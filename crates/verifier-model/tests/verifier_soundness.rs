@@ -6,11 +6,12 @@
 use bpf_patch::filter::{
     alu32_imm, alu32_reg, alu64_imm, alu64_reg, exit, jmp32_imm, jmp_imm, jmp_reg, mov64_imm,
 };
-use bpf_patch::op::{encode_all, AluOp, Cond, Op, Reg as R};
+use bpf_patch::op::{decode_all, encode_all, AluOp, Cond, Op, Reg as R};
 use bpf_verifier_model::interp::{Program, Vm};
 use bpf_verifier_model::load::ProgType;
 use bpf_verifier_model::verifier::explore::{verify_observed, Env, Outcome};
 use bpf_verifier_model::verifier::helpers::Version;
+use bpf_verifier_model::verifier::live::Liveness;
 use bpf_verifier_model::verifier::state::{Reg, State};
 use proptest::prelude::*;
 
@@ -114,12 +115,18 @@ proptest! {
         let mut vm = Vm::new(Program::new(&insns).expect("decodes"));
         vm.trace = Some(Vec::new());
         vm.run([0; 5]).expect("runs");
+        // A path may be pruned by a state that differs in registers nobody reads again: only
+        // live registers are promised.
+        let live = Liveness::new(&decode_all(&insns).expect("decodes"), insns.len(), Version::Current);
         let mut regs = [0u64; 11];
         for step in vm.trace.take().expect("traced") {
             let pc = step.slot.index();
             let states = &seen[pc];
             prop_assert!(!states.is_empty(), "the interpreter reached {} which the explorer never visited", pc);
             for (r, &v) in regs.iter().enumerate().take(6) {
+                if !live.is_live(pc, r) {
+                    continue;
+                }
                 let inside = states.iter().any(|s| match s.cur().regs[r] {
                     Reg::Scalar(a) => a.contains(v),
                     _ => true,

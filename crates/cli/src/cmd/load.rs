@@ -71,6 +71,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         prog: args.prog.clone(),
         dev_bound_ifindex: args.dev_bound.as_deref().map(ifindex).transpose()?,
         log_level: args.log_level,
+        prog_type: None,
     };
     let loads = load_each(&bytes, &opts).with_context(|| file.clone())?;
     let mut programs = Vec::with_capacity(loads.len());

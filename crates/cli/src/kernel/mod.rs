@@ -32,6 +32,8 @@ pub struct LoadOptions {
     pub dev_bound_ifindex: Option<u32>,
     /// Verifier log level; 0 means [`DEFAULT_LOG_LEVEL`].
     pub log_level: u32,
+    /// Load as this `enum bpf_prog_type` instead of the type libbpf derives from the section.
+    pub prog_type: Option<u32>,
 }
 
 /// The kernel's verdict on one program.
@@ -180,6 +182,9 @@ fn load_together(
 fn configure(prog: &mut libbpf_rs::OpenProgramMut<'_>, log_buf: &mut [u8], opts: &LoadOptions) {
     let level = if opts.log_level == 0 { DEFAULT_LOG_LEVEL } else { opts.log_level };
     prog.set_log_level(level);
+    if let Some(t) = opts.prog_type {
+        prog.set_prog_type(libbpf_rs::ProgramType::from(t));
+    }
     if let Some(ifindex) = opts.dev_bound_ifindex {
         prog.set_ifindex(ifindex);
         prog.set_flags(libbpf_sys::BPF_F_XDP_DEV_BOUND_ONLY);

@@ -161,6 +161,52 @@ impl ProgType {
         }
     }
 
+    /// Parses a type name as `bpftool` spells it (`xdp`, `sched_cls` or `tc`, `sched_act`,
+    /// `socket_filter` or `socket`, `cgroup_skb`).
+    pub fn from_name(name: &str) -> Option<ProgType> {
+        Some(match name {
+            "xdp" => ProgType::Xdp,
+            "sched_cls" | "tc" | "sched_act" => ProgType::SchedCls,
+            "socket_filter" | "socket" => ProgType::SocketFilter,
+            "cgroup_skb" => ProgType::CgroupSkb,
+            _ => return None,
+        })
+    }
+
+    /// The name [`ProgType::from_name`] parses.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgType::Xdp => "xdp",
+            ProgType::SchedCls => "sched_cls",
+            ProgType::SocketFilter => "socket_filter",
+            ProgType::CgroupSkb => "cgroup_skb",
+            ProgType::Other => "other",
+        }
+    }
+
+    /// The type a pre-libbpf loader gives section `section`: libbpf's name when it has one,
+    /// else a prefix match as samples/bpf's `bpf_load.c` and PREVAIL do (`xdp_prog` is XDP,
+    /// `socket1` a socket filter). Any other name without a `/` (`.text`, `tc_mark`,
+    /// `drop_non_tun_vip`: most are attached with `tc`) is SCHED_CLS, whose context and helpers
+    /// include a socket filter's.
+    pub fn of_legacy_section(section: &str) -> ProgType {
+        let t = ProgType::of_section(section);
+        if t != ProgType::Other {
+            return t;
+        }
+        const PREFIXES: &[(&str, ProgType)] = &[
+            ("xdp", ProgType::Xdp),
+            ("socket", ProgType::SocketFilter),
+            ("classifier", ProgType::SchedCls),
+            ("action", ProgType::SchedCls),
+            ("cgroup/skb", ProgType::CgroupSkb),
+        ];
+        PREFIXES.iter().find(|(p, _)| section.starts_with(p)).map_or_else(
+            || if section.contains('/') { ProgType::Other } else { ProgType::SchedCls },
+            |(_, t)| *t,
+        )
+    }
+
     /// The type libbpf gives a program in section `section`.
     pub fn of_section(section: &str) -> ProgType {
         let first = section.split(['/', '.']).next().unwrap_or("");
@@ -186,6 +232,9 @@ pub struct LoadOptions {
     /// Values of `__kconfig` externs (`LINUX_KERNEL_VERSION`, `CONFIG_*`); missing ones are 0,
     /// as libbpf leaves a `__weak` extern it cannot find.
     pub kconfig: BTreeMap<String, u64>,
+    /// Treat every function as an entry program, `.text` ones included (as PREVAIL and the
+    /// `elf_inventory.json` expectations do), instead of only those libbpf would load.
+    pub all_functions: bool,
 }
 
 /// Where the running kernel's BTF is.
@@ -269,7 +318,7 @@ impl ObjectImage {
         let mut linker =
             link::Linker { obj, sections: &sections, maps: &maps, kconfig: &kconfig, kfuncs: Vec::new() };
         let (mut programs, mut failed) = (BTreeMap::new(), BTreeMap::new());
-        for (i, p) in obj.programs.iter().enumerate().filter(|(_, p)| p.entry) {
+        for (i, p) in obj.programs.iter().enumerate().filter(|(_, p)| p.entry || options.all_functions) {
             let linked = linker.link(i).and_then(|l| {
                 check_core(obj, &info, &l)?;
                 Program::new(&l.insns)

@@ -9,6 +9,8 @@ pub mod cfg;
 pub mod ctx;
 pub mod explore;
 pub mod helpers;
+pub mod live;
+pub mod log;
 pub mod object;
 pub mod scalar;
 pub mod state;

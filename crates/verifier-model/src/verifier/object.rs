@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use bpf_patch::elf::BpfObject;
 
-use super::explore::{verify, Env, Report};
+use super::explore::{verify_observed, Env, Outcome, Report};
 use super::helpers::Version;
+use super::log::{state_line, Listing};
 use crate::load::{LoadError, LoadOptions, ObjectImage, ProgType};
 
 /// The verdict on one program.
@@ -23,7 +24,27 @@ pub struct ProgramCheck {
     pub report: Result<Report, String>,
     /// Time spent exploring, in microseconds.
     pub time_us: u64,
+    /// The log [`CheckOptions::log_level`] asked for, one line per entry.
+    pub log: Vec<String>,
 }
+
+/// What [`check_object_with`] checks and records.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// Check only the program with this (entry function) name.
+    pub only: Option<String>,
+    /// Verify every program as this type instead of the one its section names.
+    pub prog_type: Option<ProgType>,
+    /// Name types by [`ProgType::of_legacy_section`] instead of libbpf's section names.
+    pub legacy_sections: bool,
+    /// 0: verdicts only. 1: for a rejected program, the path that led to the error, one
+    /// instruction per line, then the registers there. 2: every explored instruction with
+    /// the state before it (the kernel's log level 2).
+    pub log_level: u8,
+}
+
+/// Lines of the path that ended in a rejection, each instruction with its assembly.
+const PATH_LINES: usize = 200;
 
 /// Licenses the kernel treats as GPL-compatible (`license_is_gpl_compatible`).
 pub fn gpl_compatible(license: &str) -> bool {
@@ -35,13 +56,25 @@ pub fn gpl_compatible(license: &str) -> bool {
 
 /// Checks every entry program of `obj`.
 pub fn check_object(obj: &BpfObject, options: &LoadOptions) -> Result<Vec<ProgramCheck>, LoadError> {
+    check_object_with(obj, options, &CheckOptions::default())
+}
+
+/// Checks the entry programs of `obj` that `check` selects, recording the log it asks for.
+pub fn check_object_with(
+    obj: &BpfObject,
+    options: &LoadOptions,
+    check: &CheckOptions,
+) -> Result<Vec<ProgramCheck>, LoadError> {
     let image = ObjectImage::new(obj, options)?;
     let maps: Vec<_> = image.maps.iter().map(|m| m.def).collect();
     let read_only: Vec<bool> = image.maps.iter().map(|m| m.read_only).collect();
     let gpl = obj.license.as_deref().is_some_and(gpl_compatible);
     let mut out = Vec::new();
-    for (name, l) in &image.programs {
-        let prog_type = ProgType::of_section(&l.section);
+    let selected = |name: &str| check.only.as_deref().is_none_or(|o| o == name);
+    for (name, l) in image.programs.iter().filter(|(n, _)| selected(n)) {
+        let of_section =
+            if check.legacy_sections { ProgType::of_legacy_section } else { ProgType::of_section };
+        let prog_type = check.prog_type.unwrap_or_else(|| of_section(&l.section));
         let env = Env {
             prog_type,
             maps: &maps,
@@ -52,12 +85,41 @@ pub fn check_object(obj: &BpfObject, options: &LoadOptions) -> Result<Vec<Progra
             kfuncs: &image.kfuncs,
             dev_bound: false,
         };
+        let listing = if check.log_level > 0 { Listing::new(&l.insns) } else { Listing::default() };
+        let mut log = Vec::new();
         let started = Instant::now();
-        let report = verify(&l.insns, &env).map_err(|e| e.to_string());
+        let report = if check.log_level >= 2 {
+            let mut observe = |insn: usize, st: &super::state::State| {
+                log.push(format!("{} ; {}", listing.line(insn), state_line(st)));
+            };
+            verify_observed(&l.insns, &env, &mut observe)
+        } else {
+            verify_observed(&l.insns, &env, &mut |_, _| {})
+        }
+        .map_err(|e| e.to_string());
         let time_us = started.elapsed().as_micros() as u64;
-        out.push(ProgramCheck { name: name.clone(), section: l.section.clone(), prog_type, report, time_us });
+        if check.log_level == 1 {
+            if let Ok(Report { outcome: Outcome::Reject(d), .. }) = &report {
+                let skip = d.path.len().saturating_sub(PATH_LINES);
+                if skip > 0 {
+                    log.push(format!("({skip} earlier instructions on the path)"));
+                }
+                log.extend(d.path[skip..].iter().map(|&i| listing.line(i)));
+                if !d.regs.is_empty() {
+                    log.push(format!("{}: {}", d.insn, d.regs));
+                }
+            }
+        }
+        out.push(ProgramCheck {
+            name: name.clone(),
+            section: l.section.clone(),
+            prog_type,
+            report,
+            time_us,
+            log,
+        });
     }
-    for (name, e) in &image.failed {
+    for (name, e) in image.failed.iter().filter(|(n, _)| selected(n)) {
         let section = obj.program(name).map(|p| obj.sections[p.section].name.clone()).unwrap_or_default();
         out.push(ProgramCheck {
             name: name.clone(),
@@ -65,6 +127,7 @@ pub fn check_object(obj: &BpfObject, options: &LoadOptions) -> Result<Vec<Progra
             section,
             report: Err(e.to_string()),
             time_us: 0,
+            log: Vec::new(),
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

@@ -9,7 +9,7 @@
 //! map values, helpers missing from [`super::helpers::CURRENT`]) ends the exploration with
 //! [`Outcome::Unsupported`], never with a verdict.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bpf_patch::op::{AluOp, AtomicOp, CallTarget, Cond, LdImm64Src, Op, Operand, Reg as R, Width};
 use bpf_patch::{Insn, Slot};
@@ -17,6 +17,7 @@ use bpf_patch::{Insn, Slot};
 use super::branch::{branch_taken, refine};
 use super::ctx::Access;
 use super::helpers::Version;
+use super::live::Liveness;
 use super::scalar::Scalar;
 use super::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
 use crate::interp::MapDef;
@@ -27,8 +28,6 @@ mod mem;
 
 /// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
 pub const INSN_LIMIT: u64 = 1_000_000;
-/// States kept per prune point.
-const MAX_STATES_PER_INSN: usize = 64;
 /// The kernel's `MAX_CALL_FRAMES`.
 const MAX_FRAMES: usize = 8;
 
@@ -104,6 +103,7 @@ type Step = Result<Vec<(usize, State)>, Stop>;
 
 struct Explorer<'a> {
     ops: Vec<(Slot, Op)>,
+    live: Liveness,
     index: Vec<Option<usize>>,
     env: &'a Env<'a>,
     next_id: u32,
@@ -196,13 +196,40 @@ pub fn verify_observed(
         let what = "program type (only xdp, tc, socket filter and cgroup skb are modelled)".into();
         return Ok(Report { outcome: Outcome::Unsupported { insn: 0, what }, insns_processed: 0, states: 0 });
     }
-    let mut ex = Explorer { ops, index, env, next_id: 0 };
+    let live = Liveness::new(&ops, insns.len(), env.helpers);
+    let mut ex = Explorer { ops, live, index, env, next_id: 0 };
     Ok(ex.run(&prune, observe))
 }
 
+/// A fully explored state kept at a prune point, with dead registers forgotten.
+struct Kept {
+    state: State,
+    /// Times it pruned a path, and times it was compared and did not.
+    hits: u32,
+    misses: u32,
+}
+
+/// The states of one prune point.
+#[derive(Default)]
+struct PrunePoint {
+    /// Fully explored: a state one of them includes needs no exploration.
+    done: Vec<Kept>,
+    /// Still being explored (every path from them not yet followed): they cannot prune, but
+    /// meeting one again exactly is an infinite loop. Hashed, so a long loop costs no scans.
+    open: HashSet<State>,
+}
+
 enum Work {
-    Visit { pc: usize, state: State, node: usize },
-    Done { pc: usize, idx: usize },
+    Visit {
+        pc: usize,
+        state: State,
+        node: usize,
+    },
+    /// Every path from `state` at `pc` has been explored.
+    Done {
+        pc: usize,
+        state: State,
+    },
 }
 
 impl Explorer<'_> {
@@ -213,7 +240,7 @@ impl Explorer<'_> {
         let start = State { frames: vec![Frame::new(regs, 0)] };
         // Path tree: (insn, parent node).
         let mut tree: Vec<(usize, usize)> = vec![(0, usize::MAX)];
-        let mut explored: HashMap<usize, Vec<(State, bool)>> = HashMap::new();
+        let mut explored: HashMap<usize, PrunePoint> = HashMap::new();
         let mut work = vec![Work::Visit { pc: 0, state: start, node: 0 }];
         let mut processed = 0u64;
         let mut kept = 0usize;
@@ -228,9 +255,10 @@ impl Explorer<'_> {
         };
         while let Some(w) = work.pop() {
             let (pc, state, node) = match w {
-                Work::Done { pc, idx } => {
-                    if let Some(e) = explored.get_mut(&pc).and_then(|v| v.get_mut(idx)) {
-                        e.1 = true;
+                Work::Done { pc, state } => {
+                    if let Some(p) = explored.get_mut(&pc) {
+                        p.open.remove(&state);
+                        p.done.push(Kept { state, hits: 0, misses: 0 });
                     }
                     continue;
                 }
@@ -243,11 +271,27 @@ impl Explorer<'_> {
                 return Report { outcome: Outcome::Reject(diag), insns_processed: processed, states: kept };
             }
             if prune.get(pc).copied().unwrap_or(false) {
-                let seen = explored.entry(pc).or_default();
-                if seen.iter().any(|(s, done)| *done && s.includes(&state)) {
+                // Kept states forget dead registers: paths that differ only there meet.
+                let clean = self.live.clean(pc, &state);
+                let point = explored.entry(pc).or_default();
+                // The kernel's eviction: a state that keeps missing is no longer compared.
+                let mut hit = false;
+                point.done.retain_mut(|k| {
+                    if hit {
+                        return true;
+                    }
+                    if k.state.includes(&state) {
+                        k.hits += 1;
+                        hit = true;
+                        return true;
+                    }
+                    k.misses += 1;
+                    k.misses <= k.hits * 3 + 3
+                });
+                if hit {
                     continue;
                 }
-                if seen.iter().any(|(s, done)| !*done && *s == state) {
+                if point.open.contains(&clean) {
                     let diag = Diag {
                         insn: pc,
                         message: format!("infinite loop detected at insn {pc}"),
@@ -260,18 +304,9 @@ impl Explorer<'_> {
                         states: kept,
                     };
                 }
-                if seen.len() >= MAX_STATES_PER_INSN {
-                    // Forget the oldest fully explored state (the kernel evicts states that keep
-                    // missing); a slot that is still being explored stays for loop detection.
-                    if let Some(k) = seen.iter().position(|(_, done)| *done) {
-                        seen[k] = (state.clone(), false);
-                        work.push(Work::Done { pc, idx: k });
-                    }
-                } else {
-                    seen.push((state.clone(), false));
-                    kept += 1;
-                    work.push(Work::Done { pc, idx: seen.len() - 1 });
-                }
+                point.open.insert(clean.clone());
+                kept += 1;
+                work.push(Work::Done { pc, state: clean });
             }
             observe(pc, &state);
             match self.step(pc, state.clone()) {
