@@ -1,7 +1,7 @@
 //! `bpfpatch check OBJ|DIR... [--prog NAME] [--prog-type T] [--log-level N] [--json] [--kernel]`:
 //! the abstract verifier's verdict on each program, before loading; with `--kernel` (feature
-//! `kernel`) the running kernel's verdict next to it. Directories are searched for `*.o`
-//! files. Over several files, progress goes to stderr when it is a terminal and a summary
+//! `kernel`) the running kernel's verdict next to it. Directories are searched for BPF ELF
+//! objects. Over several files, progress goes to stderr when it is a terminal and a summary
 //! ends the output. Exit 1 when a program is rejected; exit 2 when an input is not a
 //! readable BPF object (with one input, nothing else is printed).
 
@@ -25,7 +25,7 @@ use crate::Status;
 /// Arguments of `bpfpatch check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// BPF objects, or directories searched recursively for `*.o` files.
+    /// BPF objects, or directories searched recursively for BPF ELF objects.
     #[arg(required = true)]
     pub objects: Vec<PathBuf>,
     /// Check only this program (function name).
@@ -60,7 +60,23 @@ fn parse_prog_type(s: &str) -> Result<ProgType, String> {
     ProgType::from_name(s).ok_or_else(|| format!("unknown program type `{s}`"))
 }
 
-/// The inputs: files as given, directories walked for `*.o` files (sorted, so runs compare).
+/// Whether `path` starts like a BPF ELF object (magic, then `e_machine` = `EM_BPF` in the
+/// file's byte order).
+fn is_bpf_elf(path: &Path) -> bool {
+    let mut head = [0u8; 20];
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    const EM_BPF: u16 = 247;
+    read.is_ok()
+        && head[..4] == *b"\x7fELF"
+        && match head[5] {
+            1 => u16::from_le_bytes([head[18], head[19]]) == EM_BPF,
+            2 => u16::from_be_bytes([head[18], head[19]]) == EM_BPF,
+            _ => false,
+        }
+}
+
+/// The inputs: files as given, directories walked for BPF ELF objects (sorted, so runs
+/// compare).
 fn inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -77,13 +93,13 @@ fn inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 let path = e.with_context(|| format!("{}: cannot list", dir.display()))?.path();
                 if path.is_dir() {
                     stack.push(path);
-                } else if path.extension().is_some_and(|x| x == "o") {
+                } else if is_bpf_elf(&path) {
                     found.push(path);
                 }
             }
         }
         if found.is_empty() {
-            anyhow::bail!("{}: no BPF objects (*.o) in this directory", p.display());
+            anyhow::bail!("{}: no BPF ELF objects in this directory", p.display());
         }
         found.sort();
         out.extend(found);
@@ -183,8 +199,11 @@ impl Session<'_> {
         };
         for p in doc["programs"].as_array_mut().into_iter().flatten() {
             if let Some(k) = loads.iter().find(|l| p["name"] == l.name.as_str()) {
+                // A program libbpf refused before the verifier ran (map creation, BTF, a
+                // big-endian object) has no kernel verdict.
+                let verified = k.accepted || k.summary.insns_processed.is_some();
                 p["kernel"] = json!({
-                    "verdict": if k.accepted { "accept" } else { "reject" },
+                    "verdict": if k.accepted { "accept" } else if verified { "reject" } else { "not_verified" },
                     "message": k.summary.message,
                     "verification_time_us": k.summary.verification_time_us,
                     "insns_processed": k.summary.insns_processed,
@@ -342,8 +361,8 @@ fn summarize(files: &[Value], seconds: f64) -> Value {
         "seconds": seconds,
         "peak_memory_bytes": peak_memory(),
     });
-    let both: Vec<&&Value> =
-        programs.iter().filter(|p| p.get("kernel").is_some() && p["verdict"] != "unknown").collect();
+    let verified = |p: &&&Value| p.get("kernel").is_some_and(|k| k["verdict"] != "not_verified");
+    let both: Vec<&&Value> = programs.iter().filter(|p| verified(p) && p["verdict"] != "unknown").collect();
     if programs.iter().any(|p| p.get("kernel").is_some()) {
         let pair = |ours: &str, kernel: &str| {
             both.iter().filter(|p| p["verdict"] == ours && p["kernel"]["verdict"] == kernel).count()
@@ -357,6 +376,7 @@ fn summarize(files: &[Value], seconds: f64) -> Value {
             both.iter().filter_map(|p| p["kernel"]["verification_time_us"].as_u64()).collect();
         summary["kernel"] = json!({
             "compared": both.len(),
+            "not_verified": programs.iter().filter(|p| p.get("kernel").is_some_and(|k| k["verdict"] == "not_verified")).count(),
             "agree": pair("accept", "accept") + pair("reject", "reject"),
             "false_accepts": pair("accept", "reject"),
             "false_rejects": pair("reject", "accept"),
@@ -391,12 +411,13 @@ fn render_summary(s: &Value) -> String {
         let _ = writeln!(
             t,
             "  kernel: {} compared, {} agree, {} false accepts (we accept, kernel rejects), {} false rejects, \
-             {} rejections with the kernel's first message",
+             {} rejections with the kernel's first message, {} not verified by the kernel",
             n(&k["compared"]),
             n(&k["agree"]),
             n(&k["false_accepts"]),
             n(&k["false_rejects"]),
             n(&k["same_first_message"]),
+            n(&k["not_verified"]),
         );
         let _ = writeln!(
             t,
