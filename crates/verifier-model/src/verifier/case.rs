@@ -32,7 +32,8 @@ pub struct Case {
     pub source: String,
     /// The kernel's verdict.
     pub expect: Expect,
-    /// Program type (`; type:`; XDP by default).
+    /// Program type (`; type:` with a [`ProgType::from_name`] name or a section name; XDP by
+    /// default).
     pub prog_type: ProgType,
 }
 
@@ -51,7 +52,8 @@ impl Case {
                     None => return Err(format!("{name}: `kernel:` must be `accept` or `reject: MESSAGE`")),
                 });
             } else if let Some(v) = line.strip_prefix("type:") {
-                prog_type = ProgType::of_section(v.trim());
+                let v = v.trim();
+                prog_type = ProgType::from_name(v).unwrap_or_else(|| ProgType::of_section(v));
             }
         }
         let expect = expect.ok_or_else(|| format!("{name}: no `; kernel:` line"))?;

@@ -1,8 +1,9 @@
 //! Context access rules per program type, as the kernel's `*_is_valid_access` callbacks
-//! decide them (`net/core/filter.c`): which offsets and sizes of `struct xdp_md` /
-//! `struct __sk_buff` a program may read or write, and what type a load gives (a packet
-//! pointer for `data`, ...). A refused access is the kernel's
-//! `invalid bpf_context access off=%d size=%d`.
+//! decide them (`net/core/filter.c`, `kernel/trace/bpf_trace.c`): which offsets and sizes of
+//! `struct xdp_md` / `struct __sk_buff` / `struct pt_regs` / a tracepoint record / raw
+//! tracepoint arguments / `struct bpf_perf_event_data` a program may read or write, and what
+//! type a load gives (a packet pointer for `data`, ...). A refused access is the kernel's
+//! `invalid bpf_context access off=%d size=%d`. Sizes of kernel structures are x86-64's.
 
 use crate::load::ProgType;
 
@@ -35,16 +36,66 @@ pub const XDP_MD_SIZE: i64 = 24;
 /// `sizeof(struct __sk_buff)`.
 pub const SK_BUFF_SIZE: i64 = 192;
 
+/// `sizeof(struct pt_regs)` (x86-64): the kprobe context.
+pub const PT_REGS_SIZE: i64 = 168;
+/// `PERF_MAX_TRACE_SIZE`: the end of a tracepoint context.
+pub const PERF_MAX_TRACE_SIZE: i64 = 8192;
+/// `sizeof(u64) * MAX_BPF_FUNC_ARGS`: the raw tracepoint context.
+pub const RAW_TP_ARGS_SIZE: i64 = 8 * 12;
+/// `sizeof(struct bpf_perf_event_data)` (x86-64): `pt_regs`, `sample_period`, `addr`.
+pub const PERF_EVENT_DATA_SIZE: i64 = PT_REGS_SIZE + 16;
+
+/// Whether the model has `ty`'s context rules ([`check`] refuses everything otherwise).
+pub fn modelled(ty: ProgType) -> bool {
+    !matches!(ty, ProgType::Other | ProgType::CgroupSock | ProgType::SockOps)
+}
+
 /// Whether a ctx access of `size` bytes at `off` is allowed for `ty`, and what it yields.
 /// `None` means the kernel refuses it.
 pub fn check(ty: ProgType, off: i64, size: u32, access: Access) -> Option<CtxField> {
     match ty {
         ProgType::Xdp => xdp(off, size, access),
-        ProgType::SchedCls => sk_buff(off, size, access, Rules::Tc),
+        ProgType::SchedCls | ProgType::SchedAct => sk_buff(off, size, access, Rules::Tc),
         ProgType::SocketFilter => sk_buff(off, size, access, Rules::SocketFilter),
         ProgType::CgroupSkb => sk_buff(off, size, access, Rules::CgroupSkb),
-        ProgType::Other => None,
+        ProgType::Kprobe => kprobe(off, size, access),
+        ProgType::Tracepoint => tracepoint(off, size, access),
+        ProgType::RawTracepoint => raw_tracepoint(off, size, access),
+        ProgType::PerfEvent => perf_event(off, size, access),
+        ProgType::CgroupSock | ProgType::SockOps | ProgType::Other => None,
     }
+}
+
+/// Reads only, aligned to their size (`off % size == 0`).
+fn aligned_read(off: i64, size: u32, access: Access) -> bool {
+    access == Access::Read && size > 0 && off % i64::from(size) == 0
+}
+
+/// `kprobe_prog_is_valid_access`: aligned reads inside `struct pt_regs`.
+fn kprobe(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    let inside = (0..PT_REGS_SIZE).contains(&off) && off + i64::from(size) <= PT_REGS_SIZE;
+    (inside && aligned_read(off, size, access)).then_some(CtxField::Scalar)
+}
+
+/// `tp_prog_is_valid_access`: aligned reads from byte 8 (the first 8 bytes hide a
+/// `struct pt_regs *`) up to `PERF_MAX_TRACE_SIZE`.
+fn tracepoint(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    ((8..PERF_MAX_TRACE_SIZE).contains(&off) && aligned_read(off, size, access)).then_some(CtxField::Scalar)
+}
+
+/// `bpf_tracing_ctx_access`: aligned reads of the twelve `u64` arguments.
+fn raw_tracepoint(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    ((0..RAW_TP_ARGS_SIZE).contains(&off) && aligned_read(off, size, access)).then_some(CtxField::Scalar)
+}
+
+/// `pe_prog_is_valid_access`: aligned reads; `sample_period` and `addr` also narrowly, the
+/// registers only as whole `long`s.
+fn perf_event(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    if !(0..PERF_EVENT_DATA_SIZE).contains(&off) || !aligned_read(off, size, access) {
+        return None;
+    }
+    // bpf_ctx_narrow_access_ok(off, size, 8) holds for every power-of-two size up to 8.
+    (off >= PT_REGS_SIZE || size == 8).then_some(CtxField::Scalar)
 }
 
 /// `xdp_is_valid_access`: reads only, 4 bytes, aligned; `egress_ifindex` only for devmap
@@ -208,8 +259,9 @@ mod tests {
     #[test]
     fn the_kernel_rules_for_common_fields() {
         use Access::{Read, Write};
-        use ProgType::{SchedCls, SocketFilter, Xdp};
-        let cases: [(ProgType, i64, u32, Access, Option<CtxField>); 22] = [
+        use ProgType::{Kprobe, PerfEvent, RawTracepoint, SchedCls, SocketFilter, Tracepoint, Xdp};
+        let s = Some(CtxField::Scalar);
+        let cases: [(ProgType, i64, u32, Access, Option<CtxField>); 36] = [
             (Xdp, 0, 4, Read, Some(CtxField::Packet)),
             (Xdp, 4, 4, Read, Some(CtxField::PacketEnd)),
             (Xdp, 8, 4, Read, Some(CtxField::PacketMeta)),
@@ -232,6 +284,20 @@ mod tests {
             (SocketFilter, 76, 4, Read, None),
             (SocketFilter, 8, 4, Write, None),
             (SocketFilter, 52, 4, Write, Some(CtxField::Scalar)),
+            (Kprobe, 0, 8, Read, s),
+            (Kprobe, 160, 8, Read, s),
+            (Kprobe, 164, 4, Read, s),
+            (Kprobe, 168, 1, Read, None),
+            (Kprobe, 4, 8, Read, None),
+            (Kprobe, 0, 8, Write, None),
+            (Tracepoint, 0, 8, Read, None),
+            (Tracepoint, 8, 8, Read, s),
+            (Tracepoint, 8190, 2, Read, s),
+            (Tracepoint, 8192, 1, Read, None),
+            (RawTracepoint, 88, 8, Read, s),
+            (RawTracepoint, 96, 8, Read, None),
+            (PerfEvent, 170, 2, Read, s),
+            (PerfEvent, 160, 4, Read, None),
         ];
         for (ty, off, size, access, want) in cases {
             assert_eq!(check(ty, off, size, access), want, "{ty:?} off={off} size={size} {access:?}");

@@ -3,12 +3,14 @@
 //! 32/64-bit ranges with the kernel's bound synchronisation and ALU transfer functions), each
 //! checked for soundness against the concrete interpreter.
 
+pub mod availability;
 pub mod branch;
 pub mod case;
 pub mod cfg;
 pub mod ctx;
 pub mod explore;
 pub mod helpers;
+pub mod map_compat;
 pub mod object;
 pub mod scalar;
 pub mod state;

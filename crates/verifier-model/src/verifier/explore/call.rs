@@ -5,12 +5,19 @@ use bpf_patch::op::Reg as R;
 
 use super::{reject, unknown, unsupported, Explorer, Step, Stop};
 use crate::load::ProgType;
+use crate::verifier::availability;
 use crate::verifier::ctx::Access;
-use crate::verifier::helpers::{proto, Arg, Ret};
+use crate::verifier::helpers::{proto, Arg, Ret, Version};
+use crate::verifier::map_compat::{self, map_type};
 use crate::verifier::state::{Ptr, PtrKind, Reg, State};
 
 impl Explorer<'_> {
     pub(super) fn call_helper(&mut self, pc: usize, mut st: State, next: usize, id: i32) -> Step {
+        if self.env.helpers == Version::Current {
+            if let Some(message) = availability::refusal(self.env.prog_type, id) {
+                return reject(pc, message);
+            }
+        }
         let Some(p) = proto(self.env.helpers, id) else { return unsupported(pc, format!("helper {id}")) };
         if p.gpl_only && !self.env.gpl {
             return reject(pc, "cannot call GPL-restricted function from non-GPL compatible program");
@@ -70,6 +77,14 @@ impl Explorer<'_> {
             }
             i += 1;
         }
+        if let Some(def) = map {
+            if matches!(def.map_type, map_type::SOCKMAP | map_type::SOCKHASH) {
+                return unsupported(pc, format!("helper {} on a socket map", p.name));
+            }
+            if let Some(message) = map_compat::refusal(def.map_type, id) {
+                return reject(pc, message);
+            }
+        }
         let r0 = match p.ret {
             Ret::Integer => unknown(),
             Ret::Void => Reg::NotInit,
@@ -77,7 +92,19 @@ impl Explorer<'_> {
                 let Some(Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, .. })) = Some(st.cur().regs[1]) else {
                     return unsupported(pc, "map value return without a map");
                 };
-                let mut ptr = Ptr::new(PtrKind::MapValue { map: m }, 0);
+                let def = map.expect("a map argument was checked");
+                let kind = if def.is_map_of_maps() {
+                    // The kernel's map_ptr becomes the inner map template once NULL-checked.
+                    let Some(inner) = def.inner else {
+                        return unsupported(pc, "map of maps without an inner map template");
+                    };
+                    PtrKind::Map { map: inner }
+                } else if map_compat::lookup_gives_value(def.map_type) || p.ret == Ret::MapValue {
+                    PtrKind::MapValue { map: m }
+                } else {
+                    return unsupported(pc, format!("{} in map type {}", p.name, def.map_type));
+                };
+                let mut ptr = Ptr::new(kind, 0);
                 if p.ret == Ret::MapValueOrNull {
                     ptr.maybe_null = true;
                     ptr.id = self.fresh_id();

@@ -19,8 +19,7 @@ use super::ctx::Access;
 use super::helpers::Version;
 use super::scalar::Scalar;
 use super::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
-use crate::interp::MapDef;
-use crate::load::ProgType;
+use crate::load::{MapShape, ProgType};
 
 mod call;
 mod mem;
@@ -37,8 +36,9 @@ const MAX_FRAMES: usize = 8;
 pub struct Env<'a> {
     /// Program type (context rules, return rules).
     pub prog_type: ProgType,
-    /// Maps by index (what `ld_imm64` map references name).
-    pub maps: &'a [MapDef],
+    /// Maps by index (what `ld_imm64` map references name), then inner map templates
+    /// ([`crate::load::ObjectImage::map_shapes`]).
+    pub maps: &'a [MapShape],
     /// Maps the program may only read (`.rodata`, `.kconfig`), by index.
     pub read_only_maps: &'a [bool],
     /// Helper table.
@@ -192,8 +192,8 @@ pub fn verify_observed(
             }
         }
     }
-    if env.prog_type == ProgType::Other {
-        let what = "program type (only xdp, tc, socket filter and cgroup skb are modelled)".into();
+    if !super::ctx::modelled(env.prog_type) {
+        let what = format!("program type {} (its context rules are not modelled)", env.prog_type);
         return Ok(Report { outcome: Outcome::Unsupported { insn: 0, what }, insns_processed: 0, states: 0 });
     }
     let mut ex = Explorer { ops, index, env, next_id: 0 };
@@ -440,7 +440,7 @@ impl Explorer<'_> {
             Op::LdAbs { .. } | Op::LdInd { .. } => {
                 if !matches!(
                     self.env.prog_type,
-                    ProgType::SocketFilter | ProgType::SchedCls | ProgType::CgroupSkb
+                    ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct | ProgType::CgroupSkb
                 ) {
                     return reject(pc, "BPF_LD_[ABS|IND] instructions not allowed for this program type");
                 }
@@ -489,7 +489,7 @@ impl Explorer<'_> {
         }
     }
 
-    fn map(&self, imm: i32) -> Option<&MapDef> {
+    fn map(&self, imm: i32) -> Option<&MapShape> {
         usize::try_from(imm).ok().and_then(|i| self.env.maps.get(i))
     }
 
