@@ -33,7 +33,9 @@ impl Explorer<'_> {
             };
             match p.args[i] {
                 Arg::ConstMapPtr => match v {
-                    Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, .. }) => map = self.map(m as i32).copied(),
+                    Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, maybe_null: false, .. }) => {
+                        map = self.map(m as i32).copied()
+                    }
                     _ => expect("map_ptr")?,
                 },
                 Arg::Ctx => match v {

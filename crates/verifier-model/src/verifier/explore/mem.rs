@@ -107,10 +107,9 @@ impl Explorer<'_> {
                 let (lo, hi) = (off + p.var.smin.max(i64::MIN / 4), off + p.var.umax.min(1 << 40) as i64);
                 if p.var.as_const().is_some() {
                     if off < 0 || off + i64::from(size) > vs {
-                        return reject(
-                            pc,
-                            format!("invalid access to map value, value_size={vs} off={off} size={size}"),
-                        );
+                        // The kernel logs `invalid access to map value, value_size=.. off=..
+                        // size=..`, then check_mem_region_access's reason, the last line.
+                        return reject(pc, format!("R{r} min value is outside of the allowed memory range"));
                     }
                 } else if lo < 0 {
                     return reject(pc, format!("R{r} min value is outside of the allowed memory range"));
