@@ -21,7 +21,7 @@ fn context_access_rules_match_the_kernel() {
     if !kernel() {
         return;
     }
-    let types: [(ProgType, &[std::ops::Range<i16>]); 9] = [
+    let types: [(ProgType, &[std::ops::Range<i16>]); 10] = [
         (ProgType::Xdp, &[0..24]),
         (ProgType::SchedCls, &[0..192]),
         (ProgType::SchedAct, &[0..192]),
@@ -31,6 +31,7 @@ fn context_access_rules_match_the_kernel() {
         (ProgType::Tracepoint, &[0..48, 8160..8200]),
         (ProgType::RawTracepoint, &[0..104]),
         (ProgType::PerfEvent, &[0..192]),
+        (ProgType::SockOps, &[0..232]),
     ];
     let (mut compared, mut mismatches) = (0, Vec::new());
     for (ty, ranges) in types {

@@ -208,12 +208,15 @@ pub fn kconfig_map(externs: &[KconfigExtern], values: &BTreeMap<String, u64>) ->
 
 /// `struct bpf_map_def { u32 type, key_size, value_size, max_entries, map_flags; }` per symbol,
 /// in offset order; the samples' longer definition adds `inner_map_idx` (the index, in that
-/// order, of a map of maps' inner template) and `numa_node`.
+/// order, of a map of maps' inner template) and `numa_node`. Symbols without a size have the
+/// section's size divided by the number of maps, as `bpf_load.c` computed it; a map of maps'
+/// value is a 4-byte map fd whatever the definition says.
 fn legacy_maps(obj: &BpfObject, si: usize, sec: &DataSection) -> Result<Vec<MapSpec>, LoadError> {
     let mut syms: Vec<_> = obj.data_symbols.iter().filter(|s| s.section == si).collect();
     syms.sort_by_key(|s| s.offset);
     let mut out = Vec::new();
     let mut inner_idx = Vec::new();
+    let def_size = |size: u64| if size > 0 { size } else { sec.size / (syms.len().max(1) as u64) };
     for sym in &syms {
         let field = |i: u64| -> Result<u32, LoadError> {
             let at = usize::try_from(sym.offset + 4 * i).unwrap_or(usize::MAX);
@@ -225,8 +228,15 @@ fn legacy_maps(obj: &BpfObject, si: usize, sec: &DataSection) -> Result<Vec<MapS
                     message: format!("map {} at offset {} is truncated", sym.name, sym.offset),
                 })
         };
-        let shape = MapShape::new(field(0)?, field(1)?, field(2)?, field(3)?);
-        inner_idx.push(if shape.is_map_of_maps() && sym.size >= 24 { Some(field(5)?) } else { None });
+        let mut shape = MapShape::new(field(0)?, field(1)?, field(2)?, field(3)?);
+        if shape.is_map_of_maps() {
+            shape.value_size = 4;
+        }
+        inner_idx.push(if shape.is_map_of_maps() && def_size(sym.size) >= 24 {
+            Some(field(5)?)
+        } else {
+            None
+        });
         out.push(MapSpec::new(sym.name.clone(), Some(si), sym.offset, shape));
     }
     for (i, idx) in inner_idx.into_iter().enumerate() {

@@ -20,6 +20,8 @@ pub enum CtxField {
     PacketEnd,
     /// `PTR_TO_SOCK_COMMON_OR_NULL` (`__sk_buff.sk`).
     SockCommonOrNull,
+    /// `PTR_TO_SOCKET_OR_NULL` (`bpf_sock_ops.sk`).
+    SocketOrNull,
 }
 
 /// Read or write.
@@ -44,10 +46,12 @@ pub const PERF_MAX_TRACE_SIZE: i64 = 8192;
 pub const RAW_TP_ARGS_SIZE: i64 = 8 * 12;
 /// `sizeof(struct bpf_perf_event_data)` (x86-64): `pt_regs`, `sample_period`, `addr`.
 pub const PERF_EVENT_DATA_SIZE: i64 = PT_REGS_SIZE + 16;
+/// `sizeof(struct bpf_sock_ops)`.
+pub const SOCK_OPS_SIZE: i64 = 224;
 
 /// Whether the model has `ty`'s context rules ([`check`] refuses everything otherwise).
 pub fn modelled(ty: ProgType) -> bool {
-    !matches!(ty, ProgType::Other | ProgType::CgroupSock | ProgType::SockOps)
+    !matches!(ty, ProgType::Other | ProgType::CgroupSock)
 }
 
 /// Whether a ctx access of `size` bytes at `off` is allowed for `ty`, and what it yields.
@@ -62,7 +66,8 @@ pub fn check(ty: ProgType, off: i64, size: u32, access: Access) -> Option<CtxFie
         ProgType::Tracepoint => tracepoint(off, size, access),
         ProgType::RawTracepoint => raw_tracepoint(off, size, access),
         ProgType::PerfEvent => perf_event(off, size, access),
-        ProgType::CgroupSock | ProgType::SockOps | ProgType::Other => None,
+        ProgType::SockOps => sock_ops(off, size, access),
+        ProgType::CgroupSock | ProgType::Other => None,
     }
 }
 
@@ -112,6 +117,41 @@ fn xdp(off: i64, size: u32, access: Access) -> Option<CtxField> {
         20 => return None,
         _ => CtxField::Scalar,
     })
+}
+
+/// `sock_ops_is_valid_access`: aligned 4-byte reads, 8-byte ones of the 64-bit fields and
+/// pointers (`sk`, `skb_data`, `skb_data_end`), narrow reads of `skb_tcp_flags`; writes only
+/// of `reply` and `sk_txhash`, 4 bytes.
+fn sock_ops(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    const REPLY: i64 = 4;
+    const SK_TXHASH: i64 = 164;
+    const BYTES_RECEIVED: i64 = 168;
+    const SK: i64 = 184;
+    const SKB_DATA: i64 = 192;
+    const SKB_DATA_END: i64 = 200;
+    const SKB_TCP_FLAGS: i64 = 212;
+    const SKB_HWTSTAMP: i64 = 216;
+    if !(0..SOCK_OPS_SIZE).contains(&off) || size == 0 || off % i64::from(size) != 0 {
+        return None;
+    }
+    if access == Access::Write {
+        return (matches!(off, REPLY | SK_TXHASH) && size == 4).then_some(CtxField::Scalar);
+    }
+    let in_field = |start: i64, len: i64| (start..start + len).contains(&off);
+    let (want, field) = if in_field(BYTES_RECEIVED, 16) || in_field(SKB_HWTSTAMP, 8) {
+        (8, CtxField::Scalar)
+    } else if in_field(SK, 8) {
+        (8, CtxField::SocketOrNull)
+    } else if in_field(SKB_DATA, 8) {
+        (8, CtxField::Packet)
+    } else if in_field(SKB_DATA_END, 8) {
+        (8, CtxField::PacketEnd)
+    } else if off == SKB_TCP_FLAGS {
+        return (size <= 4).then_some(CtxField::Scalar);
+    } else {
+        (4, CtxField::Scalar)
+    };
+    (size == want).then_some(field)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -136,10 +136,34 @@ impl Explorer<'_> {
             }
             return Ok(vec![(callee.callsite + 1, st)]);
         }
-        if self.env.prog_type == ProgType::CgroupSkb {
+        // check_return_code: these types return a value in [0, 1] (cgroup_skb egress programs,
+        // whose attach type the model does not know, [0, 3]).
+        if matches!(self.env.prog_type, ProgType::CgroupSkb | ProgType::SockOps) {
             match st.cur().regs[0] {
-                Reg::Scalar(s) if s.umax <= 1 => {}
-                _ => return unsupported(pc, "cgroup_skb return value range"),
+                Reg::Scalar(s) if s.smin >= 0 && s.smax <= 1 => {}
+                Reg::Scalar(s) if self.env.prog_type == ProgType::SockOps => {
+                    let mut has = String::new();
+                    if s.smin > i64::MIN {
+                        has += &format!(" smin={}", s.smin);
+                    }
+                    if s.smax < i64::MAX {
+                        has += &format!(" smax={}", s.smax);
+                    }
+                    if has.is_empty() {
+                        has = " unknown scalar value".into();
+                    }
+                    return reject(
+                        pc,
+                        format!("At program exit the register R0 has{has} should have been in [0, 1]"),
+                    );
+                }
+                Reg::Ptr(p) => {
+                    return reject(
+                        pc,
+                        format!("At program exit the register R0 is not a known value ({})", p.type_name()),
+                    )
+                }
+                _ => return unsupported(pc, format!("{} return value range", self.env.prog_type)),
             }
         }
         Ok(Vec::new())
