@@ -24,8 +24,9 @@ fn gpl_only_flags_match_the_kernel() {
     if !kernel() {
         return;
     }
-    // XDP, SCHED_CLS, KPROBE, PERF_EVENT: between them every listed helper is available.
-    let types = [6u32, 3, 2, 7];
+    // XDP, SCHED_CLS, KPROBE, PERF_EVENT, SOCK_OPS: between them every listed helper is
+    // available.
+    let types = [6u32, 3, 2, 7, 13];
     let mut checked = 0;
     for p in CURRENT {
         let prog = encode_all(&[call_helper(p.id), mov64_imm(Reg::R0, 0), exit()]);

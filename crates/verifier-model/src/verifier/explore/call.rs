@@ -40,6 +40,16 @@ impl Explorer<'_> {
                 },
                 Arg::Ctx => match v {
                     Reg::Ptr(Ptr { kind: PtrKind::Ctx, off: 0, .. }) => {}
+                    // check_func_arg_reg_off: a moved context pointer.
+                    Reg::Ptr(Ptr { kind: PtrKind::Ctx, off, .. }) if off < 0 => {
+                        return reject(pc, format!("negative offset ctx ptr R{regno} off={off} disallowed"))
+                    }
+                    Reg::Ptr(Ptr { kind: PtrKind::Ctx, off, .. }) => {
+                        return reject(
+                            pc,
+                            format!("dereference of modified ctx ptr R{regno} off={off} disallowed"),
+                        )
+                    }
                     _ => expect("ctx")?,
                 },
                 Arg::Anything => {}
