@@ -21,23 +21,23 @@ fn context_access_rules_match_the_kernel() {
     if !kernel() {
         return;
     }
-    let types: [(ProgType, &[std::ops::Range<i16>]); 10] = [
-        (ProgType::Xdp, &[0..24]),
-        (ProgType::SchedCls, &[0..192]),
-        (ProgType::SchedAct, &[0..192]),
-        (ProgType::SocketFilter, &[0..192]),
-        (ProgType::CgroupSkb, &[0..192]),
-        (ProgType::Kprobe, &[0..176]),
-        (ProgType::Tracepoint, &[0..48, 8160..8200]),
-        (ProgType::RawTracepoint, &[0..104]),
-        (ProgType::PerfEvent, &[0..192]),
-        (ProgType::SockOps, &[0..232]),
+    let types: [(ProgType, &[(i16, i16)]); 10] = [
+        (ProgType::Xdp, &[(0, 24)]),
+        (ProgType::SchedCls, &[(0, 192)]),
+        (ProgType::SchedAct, &[(0, 192)]),
+        (ProgType::SocketFilter, &[(0, 192)]),
+        (ProgType::CgroupSkb, &[(0, 192)]),
+        (ProgType::Kprobe, &[(0, 176)]),
+        (ProgType::Tracepoint, &[(0, 48), (8160, 8200)]),
+        (ProgType::RawTracepoint, &[(0, 104)]),
+        (ProgType::PerfEvent, &[(0, 192)]),
+        (ProgType::SockOps, &[(0, 232)]),
     ];
     let (mut compared, mut mismatches) = (0, Vec::new());
     for (ty, ranges) in types {
         assert!(ctx::modelled(ty), "{ty} has context rules");
         let kernel_type = ty.number().expect("modelled program types have numbers");
-        for off in ranges.iter().cloned().flatten() {
+        for off in ranges.iter().flat_map(|&(start, end)| start..end) {
             for size in [Size::B, Size::H, Size::W, Size::DW] {
                 for access in [Access::Read, Access::Write] {
                     let body = match access {
