@@ -21,7 +21,7 @@ fn context_access_rules_match_the_kernel() {
     if !kernel() {
         return;
     }
-    let types: [(ProgType, &[(i16, i16)]); 10] = [
+    let types: [(ProgType, &[(i16, i16)]); 11] = [
         (ProgType::Xdp, &[(0, 24)]),
         (ProgType::SchedCls, &[(0, 192)]),
         (ProgType::SchedAct, &[(0, 192)]),
@@ -32,6 +32,7 @@ fn context_access_rules_match_the_kernel() {
         (ProgType::RawTracepoint, &[(0, 104)]),
         (ProgType::PerfEvent, &[(0, 192)]),
         (ProgType::SockOps, &[(0, 232)]),
+        (ProgType::CgroupSock, &[(0, 88)]),
     ];
     let (mut compared, mut mismatches) = (0, Vec::new());
     for (ty, ranges) in types {

@@ -25,7 +25,8 @@ pub enum ProgType {
     RawTracepoint,
     /// `BPF_PROG_TYPE_PERF_EVENT` (`perf_event`): `struct bpf_perf_event_data`, read only.
     PerfEvent,
-    /// `BPF_PROG_TYPE_CGROUP_SOCK` (`cgroup/sock*`, `cgroup/post_bind*`): `struct bpf_sock`.
+    /// `BPF_PROG_TYPE_CGROUP_SOCK` attached at socket creation or release (`cgroup/sock`,
+    /// `cgroup/sock_create`, `cgroup/sock_release`): `struct bpf_sock`.
     CgroupSock,
     /// `BPF_PROG_TYPE_SOCK_OPS` (`sockops`): `struct bpf_sock_ops`.
     SockOps,
@@ -129,8 +130,8 @@ impl ProgType {
             "action" => ProgType::SchedAct,
             "cgroup_skb" => ProgType::CgroupSkb,
             "cgroup" if rest == "skb" => ProgType::CgroupSkb,
+            // post_bind programs have other context rules (their attach type): not modelled.
             "cgroup" if rest.starts_with("sock") && !rest.starts_with("sockopt") => ProgType::CgroupSock,
-            "cgroup" if rest.starts_with("post_bind") => ProgType::CgroupSock,
             "kprobe" | "kretprobe" | "uprobe" | "uretprobe" | "ksyscall" | "kretsyscall" | "usdt" => {
                 ProgType::Kprobe
             }
@@ -184,7 +185,9 @@ mod tests {
             ("cgroup/sock", ProgType::CgroupSock),
             ("cgroup/sock_create", ProgType::CgroupSock),
             ("cgroup/sockopt", ProgType::Other),
-            ("cgroup/post_bind4", ProgType::CgroupSock),
+            ("cgroup/sock_release", ProgType::CgroupSock),
+            ("cgroup/sock1", ProgType::CgroupSock),
+            ("cgroup/post_bind4", ProgType::Other),
             ("fentry/tcp_close", ProgType::Other),
             ("tp_btf/sched_switch", ProgType::Other),
             ("lsm/file_open", ProgType::Other),

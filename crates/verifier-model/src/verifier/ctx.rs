@@ -48,10 +48,12 @@ pub const RAW_TP_ARGS_SIZE: i64 = 8 * 12;
 pub const PERF_EVENT_DATA_SIZE: i64 = PT_REGS_SIZE + 16;
 /// `sizeof(struct bpf_sock_ops)`.
 pub const SOCK_OPS_SIZE: i64 = 224;
+/// `sizeof(struct bpf_sock)`.
+pub const BPF_SOCK_SIZE: i64 = 80;
 
 /// Whether the model has `ty`'s context rules ([`check`] refuses everything otherwise).
 pub fn modelled(ty: ProgType) -> bool {
-    !matches!(ty, ProgType::Other | ProgType::CgroupSock)
+    ty != ProgType::Other
 }
 
 /// Whether a ctx access of `size` bytes at `off` is allowed for `ty`, and what it yields.
@@ -67,7 +69,8 @@ pub fn check(ty: ProgType, off: i64, size: u32, access: Access) -> Option<CtxFie
         ProgType::RawTracepoint => raw_tracepoint(off, size, access),
         ProgType::PerfEvent => perf_event(off, size, access),
         ProgType::SockOps => sock_ops(off, size, access),
-        ProgType::CgroupSock | ProgType::Other => None,
+        ProgType::CgroupSock => cgroup_sock(off, size, access),
+        ProgType::Other => None,
     }
 }
 
@@ -152,6 +155,37 @@ fn sock_ops(off: i64, size: u32, access: Access) -> Option<CtxField> {
         (4, CtxField::Scalar)
     };
     (size == want).then_some(field)
+}
+
+/// `sock_filter_is_valid_access` for `BPF_CGROUP_INET_SOCK_CREATE` (the default attach type):
+/// `bound_dev_if`, `mark` and `priority` read and written as 4 bytes, the source address and
+/// port not at all, the rest read as `bpf_sock_is_valid_access` allows (narrowly for the
+/// addresses, `family`, `type`, `protocol`, `dst_port`, `state`, `rx_queue_mapping`).
+fn cgroup_sock(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    const MARK: i64 = 16;
+    const PRIORITY: i64 = 20;
+    const SRC_IP4: i64 = 24;
+    const SRC_PORT: i64 = 44;
+    const DST_PORT: i64 = 48;
+    const DST_IP4: i64 = 52;
+    const STATE: i64 = 72;
+    if !(0..BPF_SOCK_SIZE).contains(&off) || size == 0 || off % i64::from(size) != 0 {
+        return None;
+    }
+    let writable = matches!(off, 0 | MARK | PRIORITY);
+    if (SRC_IP4..=SRC_PORT).contains(&off) || (access == Access::Write && !writable) {
+        return None;
+    }
+    let narrow = matches!(off, 4 | 8 | 12 | STATE | 76) || (DST_IP4..STATE).contains(&off);
+    let ok = if narrow {
+        size <= 4
+    } else if (DST_PORT..DST_PORT + 2).contains(&off) {
+        // A whole 4-byte read, or narrow reads of the 2-byte port.
+        size == 4 || size <= 2
+    } else {
+        size == 4
+    };
+    ok.then_some(CtxField::Scalar)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

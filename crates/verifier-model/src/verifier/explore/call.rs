@@ -148,10 +148,10 @@ impl Explorer<'_> {
         }
         // check_return_code: these types return a value in [0, 1] (cgroup_skb egress programs,
         // whose attach type the model does not know, [0, 3]).
-        if matches!(self.env.prog_type, ProgType::CgroupSkb | ProgType::SockOps) {
+        if matches!(self.env.prog_type, ProgType::CgroupSkb | ProgType::SockOps | ProgType::CgroupSock) {
             match st.cur().regs[0] {
                 Reg::Scalar(s) if s.smin >= 0 && s.smax <= 1 => {}
-                Reg::Scalar(s) if self.env.prog_type == ProgType::SockOps => {
+                Reg::Scalar(s) if self.env.prog_type != ProgType::CgroupSkb => {
                     let mut has = String::new();
                     if s.smin > i64::MIN {
                         has += &format!(" smin={}", s.smin);

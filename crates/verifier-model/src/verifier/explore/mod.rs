@@ -395,6 +395,11 @@ impl Explorer<'_> {
                     (Reg::Scalar(s), true) => {
                         Reg::Scalar(s.alu(AluOp::Movsx((size.bytes() * 8) as u8), Width::W64, s))
                     }
+                    // coerce_reg_to_size: a narrow load is zero-extended.
+                    (Reg::Scalar(s), false) if size.bytes() < 8 => {
+                        let mask = (1u64 << (8 * size.bytes())) - 1;
+                        Reg::Scalar(s.alu(AluOp::And, Width::W64, Scalar::constant(mask)))
+                    }
                     (v, _) => v,
                 };
                 self.write(pc, &mut st, dst, v)?;
