@@ -438,3 +438,32 @@ fn btf_maps(obj: &BpfObject, btf: &Btf, si: usize, sec: &DataSection) -> Result<
     out.sort_by_key(|m| m.offset);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{LoadOptions, ObjectImage};
+
+    #[test]
+    fn maps_of_maps_carry_their_inner_template() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/obj/tracing.v3.o");
+        let bytes = std::fs::read(path).expect("testdata/obj is part of the repository");
+        let obj = BpfObject::parse(&bytes).expect("parses");
+        let btf = obj.btf().expect("BTF reads").expect("the object has BTF");
+        let maps = read_maps(&obj, Some(&btf)).expect("maps read");
+        let outer = maps.iter().find(|m| m.name == "outer").expect("outer map");
+        assert_eq!(outer.shape, MapShape::new(ARRAY_OF_MAPS, 4, 4, 2));
+        assert_eq!(outer.inner, Some(MapShape::new(ARRAY, 4, 8, 4)));
+        assert!(outer.prog_values.is_empty(), "inner map initialisers are not program slots");
+        // The interpreter does not create maps of maps, the verifier still sees them.
+        assert!(matches!(outer.def(), Err(LoadError::UnsupportedMap { map_type: ARRAY_OF_MAPS, .. })));
+        let options = LoadOptions::for_running_kernel(&obj).unwrap_or_default();
+        if let Ok(image) = ObjectImage::new(&obj, &options) {
+            let shapes = image.map_shapes();
+            let i = image.maps.iter().position(|m| m.name == "outer").expect("outer map");
+            let inner = shapes[i].inner.expect("the template has an index") as usize;
+            assert_eq!(shapes[inner], MapShape::new(ARRAY, 4, 8, 4));
+            assert_eq!(inner, image.maps.len(), "templates come after the object's maps");
+        }
+    }
+}
