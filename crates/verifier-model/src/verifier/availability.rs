@@ -3,7 +3,8 @@
 //! `kernel/bpf/helpers.c` `bpf_base_func_proto`), and the helpers' names (`func_id_name`,
 //! `include/uapi/linux/bpf.h`) for the kernel's messages. The sets are the running kernel's
 //! (6.18, x86-64; `crates/cli/tests/verifier_helpers.rs` checks them against it); they are
-//! data, not derived from the prototype table, which describes fewer helpers.
+//! data, not derived from the prototype table, which describes fewer helpers. The explorer
+//! applies them with [`super::helpers::Version::Current`] only.
 
 use crate::load::ProgType;
 

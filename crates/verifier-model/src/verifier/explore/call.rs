@@ -104,7 +104,7 @@ impl Explorer<'_> {
                 let Some(Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, .. })) = Some(st.cur().regs[1]) else {
                     return unsupported(pc, "map value return without a map");
                 };
-                let def = map.expect("a map argument was checked");
+                let Some(def) = map else { return unsupported(pc, "map value return without a map") };
                 let kind = if def.is_map_of_maps() {
                     // The kernel's map_ptr becomes the inner map template once NULL-checked.
                     let Some(inner) = def.inner else {
