@@ -11,7 +11,7 @@ mod common;
 
 use bpf_patch::co_re::{Btf, Target};
 use bpf_patch::elf::BpfObject;
-use bpf_verifier_model::interp::{Helpers, Layout, MapKind, Vm};
+use bpf_verifier_model::interp::{Helpers, Layout, Vm};
 use bpf_verifier_model::load::host::running_kconfig;
 use bpf_verifier_model::load::VMLINUX_BTF;
 use bpf_verifier_model::load::{run_packet, LoadOptions, ObjectImage, ProgType};
@@ -98,7 +98,7 @@ fn compare_array_maps(
     let names = loaded.map_names();
     let mut compared = 0;
     for (i, spec) in image.maps.iter().enumerate() {
-        if spec.def.kind != MapKind::Array {
+        if spec.shape.map_type != bpf_verifier_model::load::maps::ARRAY {
             continue;
         }
         // libbpf names data section maps `<prefix>.<section>`, declared maps by their symbol.
@@ -108,10 +108,10 @@ fn compare_array_maps(
         let kname =
             kname.unwrap_or_else(|| panic!("{file}: no kernel map for {} among {names:?}", spec.name));
         let handle = bpf_verifier_model::interp::maps::MAP_BASE | i as u64;
-        for key in 0..spec.def.max_entries {
+        for key in 0..spec.shape.max_entries {
             let k = key.to_le_bytes();
             let ours = vm.maps.lookup(handle, &k).map(|a| {
-                vm.memory.read_bytes(a, spec.def.value_size).expect("array values are mapped").to_vec()
+                vm.memory.read_bytes(a, spec.shape.value_size).expect("array values are mapped").to_vec()
             });
             let theirs = loaded.map_lookup(kname, &k).expect("kernel map lookup");
             if theirs != ours {
@@ -160,7 +160,7 @@ fn testdata_programs_agree_with_the_kernel() {
         let runnable: Vec<String> = image
             .programs
             .iter()
-            .filter(|(_, l)| ProgType::of_section(&l.section) != ProgType::Other)
+            .filter(|(_, l)| ProgType::of_section(&l.section).is_packet())
             .map(|(n, _)| n.clone())
             .collect();
         let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?").to_owned();

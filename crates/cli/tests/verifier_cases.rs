@@ -1,20 +1,68 @@
 //! The verdicts recorded in `testdata/verifier/*.s` are the running kernel's: each case is
-//! loaded as a raw program and the kernel's verdict and reason must be the recorded ones.
+//! loaded as a raw program (its declared maps created, `BPF_PSEUDO_MAP_FD` indices replaced by
+//! their fds) and the kernel's verdict and reason must be the recorded ones.
 #![cfg(feature = "kernel")]
 #![allow(clippy::print_stderr)]
 
 mod common;
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
+use bpf_patch::op::LdImm64Src;
 use bpf_patch::text::assemble;
-use bpf_verifier_model::load::ProgType;
+use bpf_patch::Insn;
+use bpf_verifier_model::load::{MapShape, ProgType};
 use bpf_verifier_model::verifier::case::{Case, Expect};
 use bpfpatch::kernel::raw::{RawError, RawProgram};
 use common::kernel;
 
 fn prog_type(t: ProgType) -> u32 {
-    t.number().expect("cases name xdp, tc, socket or cgroup_skb")
+    t.number().expect("cases name modelled program types")
+}
+
+/// Creates map `i` of `shapes` (its inner template first), keeping every fd in `fds`.
+fn create(shapes: &[MapShape], i: usize, fds: &mut Vec<Option<OwnedFd>>) -> i32 {
+    if let Some(fd) = &fds[i] {
+        return fd.as_raw_fd();
+    }
+    let s = shapes[i];
+    // SAFETY: zeroed is the documented initial state of bpf_map_create_opts; `sz` set below.
+    let mut opts: libbpf_sys::bpf_map_create_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_map_create_opts>() as libbpf_sys::size_t;
+    if let Some(inner) = s.inner {
+        opts.inner_map_fd = create(shapes, inner as usize, fds) as u32;
+    }
+    // SAFETY: the name is NUL-terminated and `opts` is a valid, sized options struct.
+    let fd = unsafe {
+        libbpf_sys::bpf_map_create(
+            s.map_type,
+            c"bpfpatch_case".as_ptr(),
+            s.key_size,
+            s.value_size,
+            s.max_entries,
+            &opts,
+        )
+    };
+    assert!(fd >= 0, "creating map {s:?}: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh map fd that nothing else owns.
+    fds[i] = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+    fd
+}
+
+/// The case's maps created, and its map references pointed at them.
+fn with_maps(shapes: &[MapShape], insns: &mut [Insn]) -> Vec<Option<OwnedFd>> {
+    let mut fds: Vec<Option<OwnedFd>> = shapes.iter().map(|_| None).collect();
+    for i in 0..shapes.len() {
+        create(shapes, i, &mut fds);
+    }
+    for insn in insns.iter_mut() {
+        if insn.is_ld_imm64() && insn.src_reg() == LdImm64Src::MapFd.code() {
+            let i = usize::try_from(insn.imm).expect("map indices are not negative");
+            insn.imm = fds[i].as_ref().map(|f| f.as_raw_fd()).expect("the case declares the map");
+        }
+    }
+    fds
 }
 
 #[test]
@@ -26,7 +74,8 @@ fn recorded_verdicts_are_the_kernels() {
     let cases = Case::load_dir(&dir).expect("cases parse");
     let mut wrong = Vec::new();
     for case in &cases {
-        let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let mut insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let _maps = with_maps(&case.maps, &mut insns);
         let got = match RawProgram::load(prog_type(case.prog_type), &insns) {
             Ok(_) => Expect::Accept,
             Err(RawError::Rejected(s)) => Expect::Reject(s.message.unwrap_or_default()),

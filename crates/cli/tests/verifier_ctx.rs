@@ -1,8 +1,9 @@
 //! The model's context access rules (`bpf_verifier_model::verifier::ctx`) against the kernel:
-//! every offset of `xdp_md` / `__sk_buff`, every size, read and write, for XDP, TC, socket
-//! filter and cgroup skb programs, loaded as `rX = *(uN *)(r1 + off)` or `*(uN *)(r1 + off) = r2`: the
-//! kernel accepts exactly the accesses the model allows, and refuses the others with
-//! `invalid bpf_context access`.
+//! every offset of `xdp_md` / `__sk_buff` / `pt_regs` / raw tracepoint arguments /
+//! `bpf_perf_event_data` (and past their ends), the start and end of a tracepoint record, every
+//! size, read and write, for every program type whose rules the model has, loaded as
+//! `rX = *(uN *)(r1 + off)` or `*(uN *)(r1 + off) = r2`: the kernel accepts exactly the accesses
+//! the model allows, and refuses the others with `invalid bpf_context access`.
 #![cfg(feature = "kernel")]
 #![allow(clippy::print_stderr)]
 
@@ -11,7 +12,7 @@ mod common;
 use bpf_patch::filter::{exit, ldx_mem, mov64_imm, stx_mem};
 use bpf_patch::op::{encode_all, Reg, Size};
 use bpf_verifier_model::load::ProgType;
-use bpf_verifier_model::verifier::ctx::{check, Access};
+use bpf_verifier_model::verifier::ctx::{self, check, Access};
 use bpfpatch::kernel::raw::{RawError, RawProgram};
 use common::kernel;
 
@@ -20,16 +21,24 @@ fn context_access_rules_match_the_kernel() {
     if !kernel() {
         return;
     }
-    let types = [
-        (ProgType::Xdp, 24i16),
-        (ProgType::SchedCls, 192),
-        (ProgType::SocketFilter, 192),
-        (ProgType::CgroupSkb, 192),
+    let types: [(ProgType, &[(i16, i16)]); 11] = [
+        (ProgType::Xdp, &[(0, 24)]),
+        (ProgType::SchedCls, &[(0, 192)]),
+        (ProgType::SchedAct, &[(0, 192)]),
+        (ProgType::SocketFilter, &[(0, 192)]),
+        (ProgType::CgroupSkb, &[(0, 192)]),
+        (ProgType::Kprobe, &[(0, 176)]),
+        (ProgType::Tracepoint, &[(0, 48), (8160, 8200)]),
+        (ProgType::RawTracepoint, &[(0, 104)]),
+        (ProgType::PerfEvent, &[(0, 192)]),
+        (ProgType::SockOps, &[(0, 232)]),
+        (ProgType::CgroupSock, &[(0, 88)]),
     ];
     let (mut compared, mut mismatches) = (0, Vec::new());
-    for (ty, len) in types {
-        let kernel_type = ty.number().expect("packet program types have numbers");
-        for off in 0..len {
+    for (ty, ranges) in types {
+        assert!(ctx::modelled(ty), "{ty} has context rules");
+        let kernel_type = ty.number().expect("modelled program types have numbers");
+        for off in ranges.iter().flat_map(|&(start, end)| start..end) {
             for size in [Size::B, Size::H, Size::W, Size::DW] {
                 for access in [Access::Read, Access::Write] {
                     let body = match access {

@@ -19,7 +19,7 @@ fn verdicts_and_messages_match_the_kernel() {
         let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let env = Env {
             prog_type: case.prog_type,
-            maps: &[],
+            maps: &case.maps,
             read_only_maps: &[],
             helpers: Version::Current,
             gpl: true,

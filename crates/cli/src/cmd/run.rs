@@ -99,8 +99,8 @@ pub fn return_name(ty: ProgType, r0: u64) -> Option<&'static str> {
     ];
     match ty {
         ProgType::Xdp => XDP.get(r0 as u32 as usize).copied(),
-        ProgType::SchedCls if r0 as u32 as i32 == -1 => Some("TC_ACT_UNSPEC"),
-        ProgType::SchedCls => TC.get(r0 as u32 as usize).copied(),
+        t if t.is_tc() && r0 as u32 as i32 == -1 => Some("TC_ACT_UNSPEC"),
+        t if t.is_tc() => TC.get(r0 as u32 as usize).copied(),
         _ => None,
     }
 }

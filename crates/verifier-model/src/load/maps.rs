@@ -1,6 +1,10 @@
 //! The maps an object defines, as libbpf reads them: BTF-defined maps in `.maps` (with a
 //! program array's `.values` initialiser from `.rel.maps`), legacy `struct bpf_map_def`
 //! entries in a `maps` section, and one single-entry array per global data section.
+//!
+//! A map is read as a [`MapShape`] (its raw `enum bpf_map_type`, sizes and, for maps of maps,
+//! the inner map template): that is all the verifier needs, whatever the type. The interpreter
+//! models fewer types; [`MapSpec::def`] says which and refuses the others.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +13,44 @@ use btf_rs::{Btf, BtfType, Type};
 
 use super::LoadError;
 use crate::interp::{MapDef, MapKind};
+
+/// What the verifier knows of a map: the kernel's `enum bpf_map_type` number and sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MapShape {
+    /// `enum bpf_map_type` (`BPF_MAP_TYPE_HASH` = 1, ...).
+    pub map_type: u32,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// For `array_of_maps` / `hash_of_maps`: the index of the inner map template in the table
+    /// this shape belongs to ([`super::ObjectImage::map_shapes`]); `None` elsewhere, and when
+    /// the object does not say.
+    pub inner: Option<u32>,
+}
+
+/// `BPF_MAP_TYPE_ARRAY`.
+pub const ARRAY: u32 = 2;
+/// `BPF_MAP_TYPE_PROG_ARRAY`.
+pub const PROG_ARRAY: u32 = 3;
+/// `BPF_MAP_TYPE_ARRAY_OF_MAPS`.
+pub const ARRAY_OF_MAPS: u32 = 12;
+/// `BPF_MAP_TYPE_HASH_OF_MAPS`.
+pub const HASH_OF_MAPS: u32 = 13;
+
+impl MapShape {
+    /// A shape with no inner map.
+    pub fn new(map_type: u32, key_size: u32, value_size: u32, max_entries: u32) -> MapShape {
+        MapShape { map_type, key_size, value_size, max_entries, inner: None }
+    }
+
+    /// Whether the map's values are maps.
+    pub fn is_map_of_maps(&self) -> bool {
+        matches!(self.map_type, ARRAY_OF_MAPS | HASH_OF_MAPS)
+    }
+}
 
 /// One map of an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,8 +62,11 @@ pub struct MapSpec {
     pub section: Option<usize>,
     /// Offset of the definition (or of the data) in that section.
     pub offset: u64,
-    /// Type and sizes.
-    pub def: MapDef,
+    /// Type and sizes (`inner` is always `None` here: see [`MapSpec::inner`]).
+    pub shape: MapShape,
+    /// For maps of maps, the inner map template (from BTF `values` or a legacy
+    /// `inner_map_idx`).
+    pub inner: Option<MapShape>,
     /// Initial value of entry 0 (global data sections).
     pub init: Option<Vec<u8>>,
     /// Whether programs may only read it (`.rodata`, frozen by libbpf before loading).
@@ -37,6 +82,34 @@ pub const MAX_ARRAY_ENTRIES: u32 = 4096;
 pub const MAX_ARRAY_ENTRIES_TOTAL: u64 = 32 * 1024;
 /// The largest value or data section the interpreter maps.
 pub const MAX_VALUE_SIZE: u64 = 1 << 24;
+
+impl MapSpec {
+    fn new(name: String, section: Option<usize>, offset: u64, shape: MapShape) -> MapSpec {
+        MapSpec {
+            name,
+            section,
+            offset,
+            shape,
+            inner: None,
+            init: None,
+            read_only: false,
+            prog_values: Vec::new(),
+        }
+    }
+
+    /// The interpreter's definition of this map, or why the interpreter cannot create it (a
+    /// type it does not model, or larger than it creates).
+    pub fn def(&self) -> Result<MapDef, LoadError> {
+        let s = self.shape;
+        let def = MapDef {
+            kind: kind_of(&self.name, s.map_type)?,
+            key_size: s.key_size,
+            value_size: s.value_size,
+            max_entries: s.max_entries,
+        };
+        check_def(&self.name, def)
+    }
+}
 
 /// `enum bpf_map_type` values the interpreter models.
 fn kind_of(map: &str, map_type: u32) -> Result<MapKind, LoadError> {
@@ -96,13 +169,9 @@ pub fn read_maps(obj: &BpfObject, btf: Option<&Btf>) -> Result<Vec<MapSpec>, Loa
         let mut init = sec.bytes.clone();
         init.resize(sec.size as usize, 0);
         maps.push(MapSpec {
-            name: sec.name.clone(),
-            section: Some(si),
-            offset: 0,
-            def: MapDef { kind: MapKind::Array, key_size: 4, value_size: sec.size as u32, max_entries: 1 },
             init: Some(init),
             read_only: sec.name.starts_with(".rodata"),
-            prog_values: Vec::new(),
+            ..MapSpec::new(sec.name.clone(), Some(si), 0, MapShape::new(ARRAY, 4, sec.size as u32, 1))
         });
     }
     Ok(maps)
@@ -131,20 +200,24 @@ pub fn kconfig_map(externs: &[KconfigExtern], values: &BTreeMap<String, u64>) ->
         init[e.offset as usize..e.offset as usize + n].copy_from_slice(&v[..n]);
     }
     MapSpec {
-        name: ".kconfig".into(),
-        section: None,
-        offset: 0,
-        def: MapDef { kind: MapKind::Array, key_size: 4, value_size: len, max_entries: 1 },
         init: Some(init),
         read_only: true,
-        prog_values: Vec::new(),
+        ..MapSpec::new(".kconfig".into(), None, 0, MapShape::new(ARRAY, 4, len, 1))
     }
 }
 
-/// `struct bpf_map_def { u32 type, key_size, value_size, max_entries, map_flags; }` per symbol.
+/// `struct bpf_map_def { u32 type, key_size, value_size, max_entries, map_flags; }` per symbol,
+/// in offset order; the samples' longer definition adds `inner_map_idx` (the index, in that
+/// order, of a map of maps' inner template) and `numa_node`. Symbols without a size have the
+/// section's size divided by the number of maps, as `bpf_load.c` computed it; a map of maps'
+/// value is a 4-byte map fd whatever the definition says.
 fn legacy_maps(obj: &BpfObject, si: usize, sec: &DataSection) -> Result<Vec<MapSpec>, LoadError> {
+    let mut syms: Vec<_> = obj.data_symbols.iter().filter(|s| s.section == si).collect();
+    syms.sort_by_key(|s| s.offset);
     let mut out = Vec::new();
-    for sym in obj.data_symbols.iter().filter(|s| s.section == si) {
+    let mut inner_idx = Vec::new();
+    let def_size = |size: u64| if size > 0 { size } else { sec.size / (syms.len().max(1) as u64) };
+    for sym in &syms {
         let field = |i: u64| -> Result<u32, LoadError> {
             let at = usize::try_from(sym.offset + 4 * i).unwrap_or(usize::MAX);
             sec.bytes
@@ -155,21 +228,21 @@ fn legacy_maps(obj: &BpfObject, si: usize, sec: &DataSection) -> Result<Vec<MapS
                     message: format!("map {} at offset {} is truncated", sym.name, sym.offset),
                 })
         };
-        let def = MapDef {
-            kind: kind_of(&sym.name, field(0)?)?,
-            key_size: field(1)?,
-            value_size: field(2)?,
-            max_entries: field(3)?,
-        };
-        out.push(MapSpec {
-            name: sym.name.clone(),
-            section: Some(si),
-            offset: sym.offset,
-            def: check_def(&sym.name, def)?,
-            init: None,
-            read_only: false,
-            prog_values: Vec::new(),
+        let mut shape = MapShape::new(field(0)?, field(1)?, field(2)?, field(3)?);
+        if shape.is_map_of_maps() {
+            shape.value_size = 4;
+        }
+        inner_idx.push(if shape.is_map_of_maps() && def_size(sym.size) >= 24 {
+            Some(field(5)?)
+        } else {
+            None
         });
+        out.push(MapSpec::new(sym.name.clone(), Some(si), sym.offset, shape));
+    }
+    for (i, idx) in inner_idx.into_iter().enumerate() {
+        if let Some(inner) = idx.and_then(|k| out.get(k as usize)).map(|m| m.shape) {
+            out[i].inner = Some(inner);
+        }
     }
     Ok(out)
 }
@@ -258,6 +331,66 @@ pub fn kconfig_externs(btf: &Btf) -> Vec<KconfigExtern> {
         .collect()
 }
 
+/// A BTF map definition struct: its shape, the byte offset of a `values` member and the
+/// definition struct of the inner map that `values` declares (`__array(values, struct inner)`).
+struct BtfMapDef {
+    shape: MapShape,
+    values_offset: Option<u64>,
+    inner: Option<btf_rs::Struct>,
+}
+
+fn btf_map_def(btf: &Btf, name: &str, def: &btf_rs::Struct) -> Result<BtfMapDef, LoadError> {
+    let bad = |message: String| LoadError::Malformed { section: ".maps".into(), message };
+    let (mut map_type, mut key, mut value, mut max) = (None, 0, 0, 0);
+    let (mut values_offset, mut inner) = (None, None);
+    for m in &def.members {
+        let mname = btf.resolve_name(m).map_err(|e| bad(e.to_string()))?;
+        let mt = m.get_type_id().and_then(|id| resolve(btf, id));
+        let field = |f: fn(&Btf, Type) -> Option<u32>| {
+            mt.clone().and_then(|t| f(btf, t)).ok_or_else(|| bad(format!("map {name}: bad member {mname}")))
+        };
+        match mname.as_str() {
+            "type" => map_type = Some(field(uint_member)?),
+            "max_entries" => max = field(uint_member)?,
+            "key_size" => key = field(uint_member)?,
+            "value_size" => value = field(uint_member)?,
+            "key" => key = field(type_member)?,
+            "value" => value = field(type_member)?,
+            "values" => {
+                values_offset = Some(u64::from(m.bit_offset() / 8));
+                inner = mt.clone().and_then(|t| values_struct(btf, t));
+            }
+            "map_flags" | "pinning" | "numa_node" | "map_extra" => {}
+            other => {
+                return Err(LoadError::UnsupportedMap {
+                    map: format!("{name} (member {other})"),
+                    map_type: map_type.unwrap_or(0),
+                })
+            }
+        }
+    }
+    let map_type = map_type.ok_or_else(|| bad(format!("map {name}: no type")))?;
+    if map_type == PROG_ARRAY || values_offset.is_some() {
+        // The kernel fixes a program array's value to a u32 program fd, and libbpf a map of
+        // maps' value to a u32 map fd.
+        value = 4;
+        if map_type == PROG_ARRAY {
+            key = 4;
+        }
+    }
+    Ok(BtfMapDef { shape: MapShape::new(map_type, key, value, max), values_offset, inner })
+}
+
+/// `__array(values, struct inner)` is `struct inner *values[]`: the inner definition struct.
+fn values_struct(btf: &Btf, t: Type) -> Option<btf_rs::Struct> {
+    let Type::Array(a) = strip(btf, t)? else { return None };
+    let Type::Ptr(p) = strip(btf, resolve(btf, a.get_type_id()?)?)? else { return None };
+    match strip(btf, resolve(btf, p.get_type_id()?)?)? {
+        Type::Struct(s) => Some(s),
+        _ => None,
+    }
+}
+
 fn btf_maps(obj: &BpfObject, btf: &Btf, si: usize, sec: &DataSection) -> Result<Vec<MapSpec>, LoadError> {
     let bad = |message: String| LoadError::Malformed { section: ".maps".into(), message };
     let datasec = btf
@@ -280,41 +413,11 @@ fn btf_maps(obj: &BpfObject, btf: &Btf, si: usize, sec: &DataSection) -> Result<
             .and_then(|t| strip(btf, t))
             .ok_or_else(|| bad(format!("map {name}: unresolvable type")))?;
         let Type::Struct(def) = def else { return Err(bad(format!("map {name}: not a struct"))) };
-        let (mut map_type, mut key, mut value, mut max) = (None, 0, 0, 0);
-        let mut values_offset = None;
-        for m in &def.members {
-            let mname = btf.resolve_name(m).map_err(|e| bad(e.to_string()))?;
-            let mt = m.get_type_id().and_then(|id| resolve(btf, id));
-            let field = |f: fn(&Btf, Type) -> Option<u32>| {
-                mt.clone()
-                    .and_then(|t| f(btf, t))
-                    .ok_or_else(|| bad(format!("map {name}: bad member {mname}")))
-            };
-            match mname.as_str() {
-                "type" => map_type = Some(field(uint_member)?),
-                "max_entries" => max = field(uint_member)?,
-                "key_size" => key = field(uint_member)?,
-                "value_size" => value = field(uint_member)?,
-                "key" => key = field(type_member)?,
-                "value" => value = field(type_member)?,
-                "values" => values_offset = Some(u64::from(m.bit_offset() / 8)),
-                "map_flags" | "pinning" | "numa_node" | "map_extra" => {}
-                other => {
-                    return Err(LoadError::UnsupportedMap {
-                        map: format!("{name} (member {other})"),
-                        map_type: map_type.unwrap_or(0),
-                    })
-                }
-            }
-        }
-        let map_type = map_type.ok_or_else(|| bad(format!("map {name}: no type")))?;
-        let kind = kind_of(&name, map_type)?;
-        if kind == MapKind::ProgArray {
-            // The kernel fixes a program array's value to a u32 program fd.
-            value = 4;
-            key = 4;
-        }
-        let def = check_def(&name, MapDef { kind, key_size: key, value_size: value, max_entries: max })?;
+        let BtfMapDef { shape, values_offset, inner } = btf_map_def(btf, &name, &def)?;
+        let inner = match inner {
+            Some(s) => Some(btf_map_def(btf, &format!("{name} (inner)"), &s)?.shape),
+            None => None,
+        };
         // clang leaves DATASEC offsets to the loader (libbpf's btf_fixup_datasec): the symbol
         // table has them.
         let offset = obj
@@ -323,15 +426,44 @@ fn btf_maps(obj: &BpfObject, btf: &Btf, si: usize, sec: &DataSection) -> Result<
             .find(|s| s.section == si && s.name == name)
             .map_or(u64::from(v.offset()), |s| s.offset);
         let mut prog_values = Vec::new();
-        if let Some(vo) = values_offset {
+        if let (Some(vo), PROG_ARRAY) = (values_offset, shape.map_type) {
             let start = offset + vo;
             let end = offset + v.size() as u64;
             for r in sec.relocs.iter().filter(|r| (start..end).contains(&r.offset)) {
                 prog_values.push((((r.offset - start) / 8) as u32, r.symbol.clone()));
             }
         }
-        out.push(MapSpec { name, section: Some(si), offset, def, init: None, read_only: false, prog_values });
+        out.push(MapSpec { inner, prog_values, ..MapSpec::new(name, Some(si), offset, shape) });
     }
     out.sort_by_key(|m| m.offset);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{LoadOptions, ObjectImage};
+
+    #[test]
+    fn maps_of_maps_carry_their_inner_template() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/obj/tracing.v3.o");
+        let bytes = std::fs::read(path).expect("testdata/obj is part of the repository");
+        let obj = BpfObject::parse(&bytes).expect("parses");
+        let btf = obj.btf().expect("BTF reads").expect("the object has BTF");
+        let maps = read_maps(&obj, Some(&btf)).expect("maps read");
+        let outer = maps.iter().find(|m| m.name == "outer").expect("outer map");
+        assert_eq!(outer.shape, MapShape::new(ARRAY_OF_MAPS, 4, 4, 2));
+        assert_eq!(outer.inner, Some(MapShape::new(ARRAY, 4, 8, 4)));
+        assert!(outer.prog_values.is_empty(), "inner map initialisers are not program slots");
+        // The interpreter does not create maps of maps, the verifier still sees them.
+        assert!(matches!(outer.def(), Err(LoadError::UnsupportedMap { map_type: ARRAY_OF_MAPS, .. })));
+        let options = LoadOptions::for_running_kernel(&obj).unwrap_or_default();
+        if let Ok(image) = ObjectImage::new(&obj, &options) {
+            let shapes = image.map_shapes();
+            let i = image.maps.iter().position(|m| m.name == "outer").expect("outer map");
+            let inner = shapes[i].inner.expect("the template has an index") as usize;
+            assert_eq!(shapes[inner], MapShape::new(ARRAY, 4, 8, 4));
+            assert_eq!(inner, image.maps.len(), "templates come after the object's maps");
+        }
+    }
 }

@@ -19,6 +19,7 @@
 pub mod host;
 pub mod link;
 pub mod maps;
+pub mod prog_type;
 pub mod run;
 
 use std::collections::BTreeMap;
@@ -30,7 +31,8 @@ use bpf_patch::{DecodeError, Insn, Slot};
 use thiserror::Error;
 
 pub use link::{LinkedProgram, Origin};
-pub use maps::MapSpec;
+pub use maps::{MapShape, MapSpec};
+pub use prog_type::ProgType;
 pub use run::{run_packet, PacketRun, RunError};
 
 use crate::interp::{Helpers, MapDef, MapKind, Program, Vm};
@@ -132,95 +134,6 @@ pub enum LoadError {
         #[source]
         source: DecodeError,
     },
-}
-
-/// The context a program type runs with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProgType {
-    /// `BPF_PROG_TYPE_XDP` (`xdp*` sections): `struct xdp_md`.
-    Xdp,
-    /// `BPF_PROG_TYPE_SCHED_CLS` / `_ACT` (`tc*`, `classifier`, `action`): `struct __sk_buff`.
-    SchedCls,
-    /// `BPF_PROG_TYPE_SOCKET_FILTER` (`socket*`): `struct __sk_buff`.
-    SocketFilter,
-    /// `BPF_PROG_TYPE_CGROUP_SKB` (`cgroup_skb/*`): `struct __sk_buff` from the network header.
-    CgroupSkb,
-    /// Anything else (tracing, cgroup, ...).
-    Other,
-}
-
-impl ProgType {
-    /// The kernel's `enum bpf_prog_type` number (`None` for [`ProgType::Other`]).
-    pub fn number(self) -> Option<u32> {
-        match self {
-            ProgType::SocketFilter => Some(1),
-            ProgType::SchedCls => Some(3),
-            ProgType::Xdp => Some(6),
-            ProgType::CgroupSkb => Some(8),
-            ProgType::Other => None,
-        }
-    }
-
-    /// Parses a type name as `bpftool` spells it (`xdp`, `sched_cls` or `tc`, `sched_act`,
-    /// `socket_filter` or `socket`, `cgroup_skb`).
-    pub fn from_name(name: &str) -> Option<ProgType> {
-        Some(match name {
-            "xdp" => ProgType::Xdp,
-            "sched_cls" | "tc" | "sched_act" => ProgType::SchedCls,
-            "socket_filter" | "socket" => ProgType::SocketFilter,
-            "cgroup_skb" => ProgType::CgroupSkb,
-            _ => return None,
-        })
-    }
-
-    /// The name [`ProgType::from_name`] parses.
-    pub fn name(self) -> &'static str {
-        match self {
-            ProgType::Xdp => "xdp",
-            ProgType::SchedCls => "sched_cls",
-            ProgType::SocketFilter => "socket_filter",
-            ProgType::CgroupSkb => "cgroup_skb",
-            ProgType::Other => "other",
-        }
-    }
-
-    /// The type a pre-libbpf loader gives section `section`: libbpf's name when it has one,
-    /// else a prefix match as samples/bpf's `bpf_load.c` and PREVAIL do (`xdp_prog` is XDP,
-    /// `socket1` a socket filter). Any other name without a `/` (`.text`, `tc_mark`,
-    /// `drop_non_tun_vip`: most are attached with `tc`) is SCHED_CLS, whose context and helpers
-    /// include a socket filter's.
-    pub fn of_legacy_section(section: &str) -> ProgType {
-        let t = ProgType::of_section(section);
-        if t != ProgType::Other {
-            return t;
-        }
-        const PREFIXES: &[(&str, ProgType)] = &[
-            ("xdp", ProgType::Xdp),
-            ("socket", ProgType::SocketFilter),
-            ("classifier", ProgType::SchedCls),
-            ("action", ProgType::SchedCls),
-            ("cgroup/skb", ProgType::CgroupSkb),
-        ];
-        PREFIXES.iter().find(|(p, _)| section.starts_with(p)).map_or_else(
-            || if section.contains('/') { ProgType::Other } else { ProgType::SchedCls },
-            |(_, t)| *t,
-        )
-    }
-
-    /// The type libbpf gives a program in section `section`.
-    pub fn of_section(section: &str) -> ProgType {
-        let first = section.split(['/', '.']).next().unwrap_or("");
-        if section == "cgroup/skb" {
-            return ProgType::CgroupSkb;
-        }
-        match first {
-            "xdp" => ProgType::Xdp,
-            "tc" | "tcx" | "classifier" | "action" | "netkit" => ProgType::SchedCls,
-            "socket" => ProgType::SocketFilter,
-            "cgroup_skb" => ProgType::CgroupSkb,
-            _ => ProgType::Other,
-        }
-    }
 }
 
 /// What [`ObjectImage::new`] needs besides the object.
@@ -338,6 +251,20 @@ impl ObjectImage {
         Ok(ObjectImage { maps, programs, failed, kfuncs })
     }
 
+    /// The maps as the verifier sees them: [`ObjectImage::maps`] in order (so `ld_imm64` map
+    /// indices stay valid), then the inner map templates of maps of maps, each outer map's
+    /// [`MapShape::inner`] naming its template's index.
+    pub fn map_shapes(&self) -> Vec<MapShape> {
+        let mut shapes: Vec<MapShape> = self.maps.iter().map(|m| m.shape).collect();
+        for (i, m) in self.maps.iter().enumerate() {
+            if let Some(inner) = m.inner {
+                shapes[i].inner = u32::try_from(shapes.len()).ok();
+                shapes.push(inner);
+            }
+        }
+        shapes
+    }
+
     /// The linked entry program `name`.
     pub fn program(&self, name: &str) -> Option<&LinkedProgram> {
         self.programs.get(name)
@@ -375,11 +302,11 @@ impl ObjectImage {
         for (i, k) in self.kfuncs.iter().enumerate() {
             helpers.bind_kfunc_id(i32::try_from(i + 1).unwrap_or(i32::MAX), k);
         }
-        let regions: u64 = self
-            .maps
+        let defs = self.maps.iter().map(MapSpec::def).collect::<Result<Vec<MapDef>, LoadError>>()?;
+        let regions: u64 = defs
             .iter()
-            .filter(|m| matches!(m.def.kind, MapKind::Array | MapKind::PercpuArray))
-            .map(|m| u64::from(m.def.max_entries))
+            .filter(|d| matches!(d.kind, MapKind::Array | MapKind::PercpuArray))
+            .map(|d| u64::from(d.max_entries))
             .sum();
         if regions > maps::MAX_ARRAY_ENTRIES_TOTAL {
             return Err(LoadError::Malformed {
@@ -401,8 +328,8 @@ impl ObjectImage {
                 ids.insert(n.to_owned(), 0u32);
             }
         }
-        for (i, m) in self.maps.iter().enumerate() {
-            let handle = vm.maps.create(&mut vm.memory, m.def);
+        for (i, (m, def)) in self.maps.iter().zip(defs).enumerate() {
+            let handle = vm.maps.create(&mut vm.memory, def);
             let imm = i32::try_from(i).unwrap_or(i32::MAX);
             vm.ld_imm64_env.insert((LdImm64Src::MapFd, imm), handle);
             if let Some(init) = &m.init {

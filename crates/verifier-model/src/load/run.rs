@@ -93,8 +93,8 @@ pub fn run_packet(vm: &mut Vm, ty: ProgType, frame: &[u8], meta: &[u8]) -> Resul
             let (meta, packet) = x.output(&vm.memory)?;
             Ok(PacketRun { r0: out.r0, insns: out.insns, packet, meta })
         }
-        ProgType::SchedCls | ProgType::SocketFilter | ProgType::CgroupSkb => {
-            let l2 = ty == ProgType::SchedCls;
+        ProgType::SchedCls | ProgType::SchedAct | ProgType::SocketFilter | ProgType::CgroupSkb => {
+            let l2 = ty.is_tc();
             let packet = if l2 { frame.to_vec() } else { frame[ETH_HLEN..].to_vec() };
             let setup = SkbSetup {
                 packet,
@@ -112,6 +112,6 @@ pub fn run_packet(vm: &mut Vm, ty: ProgType, frame: &[u8], meta: &[u8]) -> Resul
                 vm.memory.read_bytes(crate::interp::Memory::addr(s.packet, 0), s.data as u32)?.to_vec();
             Ok(PacketRun { r0: out.r0, insns: out.insns, packet, meta })
         }
-        ProgType::Other => Err(RunError::NotPacketProgram(ty)),
+        _ => Err(RunError::NotPacketProgram(ty)),
     }
 }

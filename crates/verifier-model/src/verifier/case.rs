@@ -9,10 +9,15 @@
 //! r0 = 0x0
 //! ...
 //! ```
+//!
+//! A case may declare maps, `; map: TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES` (numbers, the type an
+//! `enum bpf_map_type`), a map of maps adding `inner TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES`; the
+//! program names map `i` (in declaration order) with `ld_pseudo rN, 0x1, i` (`BPF_PSEUDO_MAP_FD`),
+//! which the kernel harness replaces with the fd of a map it creates.
 
 use std::path::Path;
 
-use crate::load::ProgType;
+use crate::load::{MapShape, ProgType};
 
 /// What the kernel says about a case.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -32,8 +37,34 @@ pub struct Case {
     pub source: String,
     /// The kernel's verdict.
     pub expect: Expect,
-    /// Program type (`; type:`; XDP by default).
+    /// Program type (`; type:` with a [`ProgType::from_name`] name or a section name; XDP by
+    /// default).
     pub prog_type: ProgType,
+    /// The declared maps in order, then their inner map templates (as
+    /// [`crate::load::ObjectImage::map_shapes`] lays them out).
+    pub maps: Vec<MapShape>,
+}
+
+/// `TYPE KEY VALUE MAX` as a shape.
+fn shape(words: &[&str]) -> Option<MapShape> {
+    let n: Vec<u32> = words.iter().map(|w| w.parse().ok()).collect::<Option<_>>()?;
+    match n.as_slice() {
+        [t, k, v, m] => Some(MapShape::new(*t, *k, *v, *m)),
+        _ => None,
+    }
+}
+
+/// Parses `; map:` values: the map and its inner template.
+fn map_line(name: &str, v: &str) -> Result<(MapShape, Option<MapShape>), String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    let bad = || format!("{name}: `map:` wants TYPE KEY VALUE MAX [inner TYPE KEY VALUE MAX], got `{v}`");
+    match words.as_slice() {
+        [a, b, c, d] => Ok((shape(&[a, b, c, d]).ok_or_else(bad)?, None)),
+        [a, b, c, d, "inner", rest @ ..] => {
+            Ok((shape(&[a, b, c, d]).ok_or_else(bad)?, Some(shape(rest).ok_or_else(bad)?)))
+        }
+        _ => Err(bad()),
+    }
 }
 
 impl Case {
@@ -41,6 +72,7 @@ impl Case {
     pub fn parse(name: &str, text: &str) -> Result<Case, String> {
         let mut expect = None;
         let mut prog_type = ProgType::Xdp;
+        let (mut maps, mut inner) = (Vec::new(), Vec::new());
         for line in text.lines().filter_map(|l| l.trim().strip_prefix(';')) {
             let line = line.trim();
             if let Some(v) = line.strip_prefix("kernel:") {
@@ -51,11 +83,22 @@ impl Case {
                     None => return Err(format!("{name}: `kernel:` must be `accept` or `reject: MESSAGE`")),
                 });
             } else if let Some(v) = line.strip_prefix("type:") {
-                prog_type = ProgType::of_section(v.trim());
+                let v = v.trim();
+                prog_type = ProgType::from_name(v).unwrap_or_else(|| ProgType::of_section(v));
+            } else if let Some(v) = line.strip_prefix("map:") {
+                let (m, i) = map_line(name, v)?;
+                if let Some(i) = i {
+                    inner.push((maps.len(), i));
+                }
+                maps.push(m);
             }
         }
         let expect = expect.ok_or_else(|| format!("{name}: no `; kernel:` line"))?;
-        Ok(Case { name: name.to_owned(), source: text.to_owned(), expect, prog_type })
+        for (outer, template) in inner {
+            maps[outer].inner = u32::try_from(maps.len()).ok();
+            maps.push(template);
+        }
+        Ok(Case { name: name.to_owned(), source: text.to_owned(), expect, prog_type, maps })
     }
 
     /// Every `*.s` case in `dir`, sorted by name.
@@ -72,5 +115,22 @@ impl Case {
         }
         cases.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(cases)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_headers_lay_out_inner_templates_last() {
+        let text = "; kernel: accept\n; type: kprobe\n; map: 12 4 4 1 inner 2 4 8 1\n; map: 4 4 4 2\nexit\n";
+        let case = Case::parse("c", text).expect("parses");
+        assert_eq!(case.prog_type, ProgType::Kprobe);
+        assert_eq!(case.maps.len(), 3);
+        assert_eq!(case.maps[0].inner, Some(2));
+        assert_eq!(case.maps[1], MapShape::new(4, 4, 4, 2));
+        assert_eq!(case.maps[2], MapShape::new(2, 4, 8, 1));
+        assert!(Case::parse("c", "; kernel: accept\n; map: 1 2\n").is_err());
     }
 }

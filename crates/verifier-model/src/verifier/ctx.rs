@@ -1,8 +1,9 @@
 //! Context access rules per program type, as the kernel's `*_is_valid_access` callbacks
-//! decide them (`net/core/filter.c`): which offsets and sizes of `struct xdp_md` /
-//! `struct __sk_buff` a program may read or write, and what type a load gives (a packet
-//! pointer for `data`, ...). A refused access is the kernel's
-//! `invalid bpf_context access off=%d size=%d`.
+//! decide them (`net/core/filter.c`, `kernel/trace/bpf_trace.c`): which offsets and sizes of
+//! `struct xdp_md` / `struct __sk_buff` / `struct pt_regs` / a tracepoint record / raw
+//! tracepoint arguments / `struct bpf_perf_event_data` a program may read or write, and what
+//! type a load gives (a packet pointer for `data`, ...). A refused access is the kernel's
+//! `invalid bpf_context access off=%d size=%d`. Sizes of kernel structures are x86-64's.
 
 use crate::load::ProgType;
 
@@ -19,6 +20,8 @@ pub enum CtxField {
     PacketEnd,
     /// `PTR_TO_SOCK_COMMON_OR_NULL` (`__sk_buff.sk`).
     SockCommonOrNull,
+    /// `PTR_TO_SOCKET_OR_NULL` (`bpf_sock_ops.sk`).
+    SocketOrNull,
 }
 
 /// Read or write.
@@ -35,16 +38,72 @@ pub const XDP_MD_SIZE: i64 = 24;
 /// `sizeof(struct __sk_buff)`.
 pub const SK_BUFF_SIZE: i64 = 192;
 
+/// `sizeof(struct pt_regs)` (x86-64): the kprobe context.
+pub const PT_REGS_SIZE: i64 = 168;
+/// `PERF_MAX_TRACE_SIZE`: the end of a tracepoint context.
+pub const PERF_MAX_TRACE_SIZE: i64 = 8192;
+/// `sizeof(u64) * MAX_BPF_FUNC_ARGS`: the raw tracepoint context.
+pub const RAW_TP_ARGS_SIZE: i64 = 8 * 12;
+/// `sizeof(struct bpf_perf_event_data)` (x86-64): `pt_regs`, `sample_period`, `addr`.
+pub const PERF_EVENT_DATA_SIZE: i64 = PT_REGS_SIZE + 16;
+/// `sizeof(struct bpf_sock_ops)`.
+pub const SOCK_OPS_SIZE: i64 = 224;
+/// `sizeof(struct bpf_sock)`.
+pub const BPF_SOCK_SIZE: i64 = 80;
+
+/// Whether the model has `ty`'s context rules ([`check`] refuses everything otherwise).
+pub fn modelled(ty: ProgType) -> bool {
+    ty != ProgType::Other
+}
+
 /// Whether a ctx access of `size` bytes at `off` is allowed for `ty`, and what it yields.
 /// `None` means the kernel refuses it.
 pub fn check(ty: ProgType, off: i64, size: u32, access: Access) -> Option<CtxField> {
     match ty {
         ProgType::Xdp => xdp(off, size, access),
-        ProgType::SchedCls => sk_buff(off, size, access, Rules::Tc),
+        ProgType::SchedCls | ProgType::SchedAct => sk_buff(off, size, access, Rules::Tc),
         ProgType::SocketFilter => sk_buff(off, size, access, Rules::SocketFilter),
         ProgType::CgroupSkb => sk_buff(off, size, access, Rules::CgroupSkb),
+        ProgType::Kprobe => kprobe(off, size, access),
+        ProgType::Tracepoint => tracepoint(off, size, access),
+        ProgType::RawTracepoint => raw_tracepoint(off, size, access),
+        ProgType::PerfEvent => perf_event(off, size, access),
+        ProgType::SockOps => sock_ops(off, size, access),
+        ProgType::CgroupSock => cgroup_sock(off, size, access),
         ProgType::Other => None,
     }
+}
+
+/// Reads only, aligned to their size (`off % size == 0`).
+fn aligned_read(off: i64, size: u32, access: Access) -> bool {
+    access == Access::Read && size > 0 && off % i64::from(size) == 0
+}
+
+/// `kprobe_prog_is_valid_access`: aligned reads inside `struct pt_regs`.
+fn kprobe(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    let inside = (0..PT_REGS_SIZE).contains(&off) && off + i64::from(size) <= PT_REGS_SIZE;
+    (inside && aligned_read(off, size, access)).then_some(CtxField::Scalar)
+}
+
+/// `tp_prog_is_valid_access`: aligned reads from byte 8 (the first 8 bytes hide a
+/// `struct pt_regs *`) up to `PERF_MAX_TRACE_SIZE`.
+fn tracepoint(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    ((8..PERF_MAX_TRACE_SIZE).contains(&off) && aligned_read(off, size, access)).then_some(CtxField::Scalar)
+}
+
+/// `bpf_tracing_ctx_access`: aligned reads of the twelve `u64` arguments.
+fn raw_tracepoint(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    ((0..RAW_TP_ARGS_SIZE).contains(&off) && aligned_read(off, size, access)).then_some(CtxField::Scalar)
+}
+
+/// `pe_prog_is_valid_access`: aligned reads; `sample_period` and `addr` also narrowly, the
+/// registers only as whole `long`s.
+fn perf_event(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    if !(0..PERF_EVENT_DATA_SIZE).contains(&off) || !aligned_read(off, size, access) {
+        return None;
+    }
+    // bpf_ctx_narrow_access_ok(off, size, 8) holds for every power-of-two size up to 8.
+    (off >= PT_REGS_SIZE || size == 8).then_some(CtxField::Scalar)
 }
 
 /// `xdp_is_valid_access`: reads only, 4 bytes, aligned; `egress_ifindex` only for devmap
@@ -61,6 +120,72 @@ fn xdp(off: i64, size: u32, access: Access) -> Option<CtxField> {
         20 => return None,
         _ => CtxField::Scalar,
     })
+}
+
+/// `sock_ops_is_valid_access`: aligned 4-byte reads, 8-byte ones of the 64-bit fields and
+/// pointers (`sk`, `skb_data`, `skb_data_end`), narrow reads of `skb_tcp_flags`; writes only
+/// of `reply` and `sk_txhash`, 4 bytes.
+fn sock_ops(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    const REPLY: i64 = 4;
+    const SK_TXHASH: i64 = 164;
+    const BYTES_RECEIVED: i64 = 168;
+    const SK: i64 = 184;
+    const SKB_DATA: i64 = 192;
+    const SKB_DATA_END: i64 = 200;
+    const SKB_TCP_FLAGS: i64 = 212;
+    const SKB_HWTSTAMP: i64 = 216;
+    if !(0..SOCK_OPS_SIZE).contains(&off) || size == 0 || off % i64::from(size) != 0 {
+        return None;
+    }
+    if access == Access::Write {
+        return (matches!(off, REPLY | SK_TXHASH) && size == 4).then_some(CtxField::Scalar);
+    }
+    let in_field = |start: i64, len: i64| (start..start + len).contains(&off);
+    let (want, field) = if in_field(BYTES_RECEIVED, 16) || in_field(SKB_HWTSTAMP, 8) {
+        (8, CtxField::Scalar)
+    } else if in_field(SK, 8) {
+        (8, CtxField::SocketOrNull)
+    } else if in_field(SKB_DATA, 8) {
+        (8, CtxField::Packet)
+    } else if in_field(SKB_DATA_END, 8) {
+        (8, CtxField::PacketEnd)
+    } else if off == SKB_TCP_FLAGS {
+        return (size <= 4).then_some(CtxField::Scalar);
+    } else {
+        (4, CtxField::Scalar)
+    };
+    (size == want).then_some(field)
+}
+
+/// `sock_filter_is_valid_access` for `BPF_CGROUP_INET_SOCK_CREATE` (the default attach type):
+/// `bound_dev_if`, `mark` and `priority` read and written as 4 bytes, the source address and
+/// port not at all, the rest read as `bpf_sock_is_valid_access` allows (narrowly for the
+/// addresses, `family`, `type`, `protocol`, `dst_port`, `state`, `rx_queue_mapping`).
+fn cgroup_sock(off: i64, size: u32, access: Access) -> Option<CtxField> {
+    const MARK: i64 = 16;
+    const PRIORITY: i64 = 20;
+    const SRC_IP4: i64 = 24;
+    const SRC_PORT: i64 = 44;
+    const DST_PORT: i64 = 48;
+    const DST_IP4: i64 = 52;
+    const STATE: i64 = 72;
+    if !(0..BPF_SOCK_SIZE).contains(&off) || size == 0 || off % i64::from(size) != 0 {
+        return None;
+    }
+    let writable = matches!(off, 0 | MARK | PRIORITY);
+    if (SRC_IP4..=SRC_PORT).contains(&off) || (access == Access::Write && !writable) {
+        return None;
+    }
+    let narrow = matches!(off, 4 | 8 | 12 | STATE | 76) || (DST_IP4..STATE).contains(&off);
+    let ok = if narrow {
+        size <= 4
+    } else if (DST_PORT..DST_PORT + 2).contains(&off) {
+        // A whole 4-byte read, or narrow reads of the 2-byte port.
+        size == 4 || size <= 2
+    } else {
+        size == 4
+    };
+    ok.then_some(CtxField::Scalar)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -208,8 +333,9 @@ mod tests {
     #[test]
     fn the_kernel_rules_for_common_fields() {
         use Access::{Read, Write};
-        use ProgType::{SchedCls, SocketFilter, Xdp};
-        let cases: [(ProgType, i64, u32, Access, Option<CtxField>); 22] = [
+        use ProgType::{Kprobe, PerfEvent, RawTracepoint, SchedCls, SocketFilter, Tracepoint, Xdp};
+        let s = Some(CtxField::Scalar);
+        let cases: [(ProgType, i64, u32, Access, Option<CtxField>); 36] = [
             (Xdp, 0, 4, Read, Some(CtxField::Packet)),
             (Xdp, 4, 4, Read, Some(CtxField::PacketEnd)),
             (Xdp, 8, 4, Read, Some(CtxField::PacketMeta)),
@@ -232,6 +358,20 @@ mod tests {
             (SocketFilter, 76, 4, Read, None),
             (SocketFilter, 8, 4, Write, None),
             (SocketFilter, 52, 4, Write, Some(CtxField::Scalar)),
+            (Kprobe, 0, 8, Read, s),
+            (Kprobe, 160, 8, Read, s),
+            (Kprobe, 164, 4, Read, s),
+            (Kprobe, 168, 1, Read, None),
+            (Kprobe, 4, 8, Read, None),
+            (Kprobe, 0, 8, Write, None),
+            (Tracepoint, 0, 8, Read, None),
+            (Tracepoint, 8, 8, Read, s),
+            (Tracepoint, 8190, 2, Read, s),
+            (Tracepoint, 8192, 1, Read, None),
+            (RawTracepoint, 88, 8, Read, s),
+            (RawTracepoint, 96, 8, Read, None),
+            (PerfEvent, 170, 2, Read, s),
+            (PerfEvent, 160, 4, Read, None),
         ];
         for (ty, off, size, access, want) in cases {
             assert_eq!(check(ty, off, size, access), want, "{ty:?} off={off} size={size} {access:?}");

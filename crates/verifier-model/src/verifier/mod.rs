@@ -3,6 +3,7 @@
 //! 32/64-bit ranges with the kernel's bound synchronisation and ALU transfer functions), each
 //! checked for soundness against the concrete interpreter.
 
+pub mod availability;
 pub mod branch;
 pub mod case;
 pub mod cfg;
@@ -11,6 +12,7 @@ pub mod explore;
 pub mod helpers;
 pub mod live;
 pub mod log;
+pub mod map_compat;
 pub mod object;
 pub mod scalar;
 pub mod state;

@@ -66,7 +66,7 @@ pub fn check_object_with(
     check: &CheckOptions,
 ) -> Result<Vec<ProgramCheck>, LoadError> {
     let image = ObjectImage::new(obj, options)?;
-    let maps: Vec<_> = image.maps.iter().map(|m| m.def).collect();
+    let maps = image.map_shapes();
     let read_only: Vec<bool> = image.maps.iter().map(|m| m.read_only).collect();
     let gpl = obj.license.as_deref().is_some_and(gpl_compatible);
     let mut out = Vec::new();

@@ -88,7 +88,11 @@ impl Ptr {
 
     /// The kernel's name including `_or_null`.
     pub fn type_name(&self) -> String {
-        if self.maybe_null {
+        if self.maybe_null && matches!(self.kind, PtrKind::Map { .. }) {
+            // A lookup in a map of maps: the kernel's PTR_TO_MAP_VALUE_OR_NULL, which becomes
+            // CONST_PTR_TO_MAP when checked.
+            "map_value_or_null".into()
+        } else if self.maybe_null {
             format!("{}_or_null", self.kind.name())
         } else {
             self.kind.name().to_owned()

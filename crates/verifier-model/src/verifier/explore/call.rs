@@ -5,12 +5,19 @@ use bpf_patch::op::Reg as R;
 
 use super::{reject, unknown, unsupported, Explorer, Step, Stop};
 use crate::load::ProgType;
+use crate::verifier::availability;
 use crate::verifier::ctx::Access;
-use crate::verifier::helpers::{proto, Arg, Ret};
+use crate::verifier::helpers::{proto, Arg, Ret, Version};
+use crate::verifier::map_compat::{self, map_type};
 use crate::verifier::state::{Ptr, PtrKind, Reg, State};
 
 impl Explorer<'_> {
     pub(super) fn call_helper(&mut self, pc: usize, mut st: State, next: usize, id: i32) -> Step {
+        if self.env.helpers == Version::Current {
+            if let Some(message) = availability::refusal(self.env.prog_type, id) {
+                return reject(pc, message);
+            }
+        }
         let Some(p) = proto(self.env.helpers, id) else { return unsupported(pc, format!("helper {id}")) };
         if p.gpl_only && !self.env.gpl {
             return reject(pc, "cannot call GPL-restricted function from non-GPL compatible program");
@@ -26,11 +33,23 @@ impl Explorer<'_> {
             };
             match p.args[i] {
                 Arg::ConstMapPtr => match v {
-                    Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, .. }) => map = self.map(m as i32).copied(),
+                    Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, maybe_null: false, .. }) => {
+                        map = self.map(m as i32).copied()
+                    }
                     _ => expect("map_ptr")?,
                 },
                 Arg::Ctx => match v {
                     Reg::Ptr(Ptr { kind: PtrKind::Ctx, off: 0, .. }) => {}
+                    // check_func_arg_reg_off: a moved context pointer.
+                    Reg::Ptr(Ptr { kind: PtrKind::Ctx, off, .. }) if off < 0 => {
+                        return reject(pc, format!("negative offset ctx ptr R{regno} off={off} disallowed"))
+                    }
+                    Reg::Ptr(Ptr { kind: PtrKind::Ctx, off, .. }) => {
+                        return reject(
+                            pc,
+                            format!("dereference of modified ctx ptr R{regno} off={off} disallowed"),
+                        )
+                    }
                     _ => expect("ctx")?,
                 },
                 Arg::Anything => {}
@@ -70,6 +89,14 @@ impl Explorer<'_> {
             }
             i += 1;
         }
+        if let Some(def) = map {
+            if matches!(def.map_type, map_type::SOCKMAP | map_type::SOCKHASH) {
+                return unsupported(pc, format!("helper {} on a socket map", p.name));
+            }
+            if let Some(message) = map_compat::refusal(def.map_type, id) {
+                return reject(pc, message);
+            }
+        }
         let r0 = match p.ret {
             Ret::Integer => unknown(),
             Ret::Void => Reg::NotInit,
@@ -77,7 +104,19 @@ impl Explorer<'_> {
                 let Some(Reg::Ptr(Ptr { kind: PtrKind::Map { map: m }, .. })) = Some(st.cur().regs[1]) else {
                     return unsupported(pc, "map value return without a map");
                 };
-                let mut ptr = Ptr::new(PtrKind::MapValue { map: m }, 0);
+                let Some(def) = map else { return unsupported(pc, "map value return without a map") };
+                let kind = if def.is_map_of_maps() {
+                    // The kernel's map_ptr becomes the inner map template once NULL-checked.
+                    let Some(inner) = def.inner else {
+                        return unsupported(pc, "map of maps without an inner map template");
+                    };
+                    PtrKind::Map { map: inner }
+                } else if map_compat::lookup_gives_value(def.map_type) || p.ret == Ret::MapValue {
+                    PtrKind::MapValue { map: m }
+                } else {
+                    return unsupported(pc, format!("{} in map type {}", p.name, def.map_type));
+                };
+                let mut ptr = Ptr::new(kind, 0);
                 if p.ret == Ret::MapValueOrNull {
                     ptr.maybe_null = true;
                     ptr.id = self.fresh_id();
@@ -107,10 +146,34 @@ impl Explorer<'_> {
             }
             return Ok(vec![(callee.callsite + 1, st)]);
         }
-        if self.env.prog_type == ProgType::CgroupSkb {
+        // check_return_code: these types return a value in [0, 1] (cgroup_skb egress programs,
+        // whose attach type the model does not know, [0, 3]).
+        if matches!(self.env.prog_type, ProgType::CgroupSkb | ProgType::SockOps | ProgType::CgroupSock) {
             match st.cur().regs[0] {
-                Reg::Scalar(s) if s.umax <= 1 => {}
-                _ => return unsupported(pc, "cgroup_skb return value range"),
+                Reg::Scalar(s) if s.smin >= 0 && s.smax <= 1 => {}
+                Reg::Scalar(s) if self.env.prog_type != ProgType::CgroupSkb => {
+                    let mut has = String::new();
+                    if s.smin > i64::MIN {
+                        has += &format!(" smin={}", s.smin);
+                    }
+                    if s.smax < i64::MAX {
+                        has += &format!(" smax={}", s.smax);
+                    }
+                    if has.is_empty() {
+                        has = " unknown scalar value".into();
+                    }
+                    return reject(
+                        pc,
+                        format!("At program exit the register R0 has{has} should have been in [0, 1]"),
+                    );
+                }
+                Reg::Ptr(p) => {
+                    return reject(
+                        pc,
+                        format!("At program exit the register R0 is not a known value ({})", p.type_name()),
+                    )
+                }
+                _ => return unsupported(pc, format!("{} return value range", self.env.prog_type)),
             }
         }
         Ok(Vec::new())

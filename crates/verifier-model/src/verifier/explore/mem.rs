@@ -57,6 +57,16 @@ impl Explorer<'_> {
                 }
             }
             PtrKind::Ctx => {
+                // check_ptr_off_reg: the context pointer itself must be unmodified.
+                if p.off < 0 {
+                    return reject(pc, format!("negative offset ctx ptr R{r} off={} disallowed", p.off));
+                }
+                if p.off > 0 {
+                    return reject(
+                        pc,
+                        format!("dereference of modified ctx ptr R{r} off={} disallowed", p.off),
+                    );
+                }
                 if p.var.as_const() != Some(0) {
                     return reject(
                         pc,
@@ -70,9 +80,13 @@ impl Explorer<'_> {
                     Some(CtxField::PacketMeta) => Ok(Reg::Ptr(Ptr::new(PtrKind::PacketMeta, 0))),
                     Some(CtxField::PacketEnd) => Ok(Reg::Ptr(Ptr::new(PtrKind::PacketEnd, 0))),
                     Some(CtxField::SockCommonOrNull) => unsupported(pc, "__sk_buff.sk"),
+                    Some(CtxField::SocketOrNull) => unsupported(pc, "bpf_sock_ops.sk"),
                 }
             }
             PtrKind::Packet | PtrKind::PacketMeta => {
+                if self.env.prog_type == ProgType::SockOps {
+                    return unsupported(pc, "sock_ops packet access");
+                }
                 if access == Access::Write
                     && matches!(self.env.prog_type, ProgType::SocketFilter | ProgType::CgroupSkb)
                 {
@@ -107,10 +121,9 @@ impl Explorer<'_> {
                 let (lo, hi) = (off + p.var.smin.max(i64::MIN / 4), off + p.var.umax.min(1 << 40) as i64);
                 if p.var.as_const().is_some() {
                     if off < 0 || off + i64::from(size) > vs {
-                        return reject(
-                            pc,
-                            format!("invalid access to map value, value_size={vs} off={off} size={size}"),
-                        );
+                        // The kernel logs `invalid access to map value, value_size=.. off=..
+                        // size=..`, then check_mem_region_access's reason, the last line.
+                        return reject(pc, format!("R{r} min value is outside of the allowed memory range"));
                     }
                 } else if lo < 0 {
                     return reject(pc, format!("R{r} min value is outside of the allowed memory range"));

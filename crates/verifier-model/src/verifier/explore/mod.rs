@@ -20,8 +20,7 @@ use super::helpers::Version;
 use super::live::Liveness;
 use super::scalar::Scalar;
 use super::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
-use crate::interp::MapDef;
-use crate::load::ProgType;
+use crate::load::{MapShape, ProgType};
 
 mod call;
 mod mem;
@@ -36,8 +35,9 @@ const MAX_FRAMES: usize = 8;
 pub struct Env<'a> {
     /// Program type (context rules, return rules).
     pub prog_type: ProgType,
-    /// Maps by index (what `ld_imm64` map references name).
-    pub maps: &'a [MapDef],
+    /// Maps by index (what `ld_imm64` map references name), then inner map templates
+    /// ([`crate::load::ObjectImage::map_shapes`]).
+    pub maps: &'a [MapShape],
     /// Maps the program may only read (`.rodata`, `.kconfig`), by index.
     pub read_only_maps: &'a [bool],
     /// Helper table.
@@ -192,8 +192,8 @@ pub fn verify_observed(
             }
         }
     }
-    if env.prog_type == ProgType::Other {
-        let what = "program type (only xdp, tc, socket filter and cgroup skb are modelled)".into();
+    if !super::ctx::modelled(env.prog_type) {
+        let what = format!("program type {} (its context rules are not modelled)", env.prog_type);
         return Ok(Report { outcome: Outcome::Unsupported { insn: 0, what }, insns_processed: 0, states: 0 });
     }
     let live = Liveness::new(&ops, insns.len(), env.helpers);
@@ -430,6 +430,11 @@ impl Explorer<'_> {
                     (Reg::Scalar(s), true) => {
                         Reg::Scalar(s.alu(AluOp::Movsx((size.bytes() * 8) as u8), Width::W64, s))
                     }
+                    // coerce_reg_to_size: a narrow load is zero-extended.
+                    (Reg::Scalar(s), false) if size.bytes() < 8 => {
+                        let mask = (1u64 << (8 * size.bytes())) - 1;
+                        Reg::Scalar(s.alu(AluOp::And, Width::W64, Scalar::constant(mask)))
+                    }
                     (v, _) => v,
                 };
                 self.write(pc, &mut st, dst, v)?;
@@ -475,7 +480,7 @@ impl Explorer<'_> {
             Op::LdAbs { .. } | Op::LdInd { .. } => {
                 if !matches!(
                     self.env.prog_type,
-                    ProgType::SocketFilter | ProgType::SchedCls | ProgType::CgroupSkb
+                    ProgType::SocketFilter | ProgType::SchedCls | ProgType::SchedAct | ProgType::CgroupSkb
                 ) {
                     return reject(pc, "BPF_LD_[ABS|IND] instructions not allowed for this program type");
                 }
@@ -524,7 +529,7 @@ impl Explorer<'_> {
         }
     }
 
-    fn map(&self, imm: i32) -> Option<&MapDef> {
+    fn map(&self, imm: i32) -> Option<&MapShape> {
         usize::try_from(imm).ok().and_then(|i| self.env.maps.get(i))
     }
 
