@@ -254,7 +254,12 @@ impl BpfObject {
                 let into_code = target_section
                     .as_deref()
                     .is_some_and(|t| elf.section_by_name(t).is_some_and(|s| s.kind() == SectionKind::Text));
-                let kind = match r_type {
+                // libbpf classifies a code relocation by its instruction and symbol, not its
+                // type: old toolchains (OVS's datapath.o) put type 0 (`R_BPF_NONE`) on map
+                // references, which libbpf and `bpf_load.c` load as `R_BPF_64_64`.
+                let on_ld_imm64 = cs.insns[slot.index()].code == crate::opcode::LD_IMM64;
+                let class = if r_type == 0 && on_ld_imm64 { R_BPF_64_64 } else { r_type };
+                let kind = match class {
                     R_BPF_64_32 if defined => RelocKind::Call,
                     R_BPF_64_32 => RelocKind::Kfunc,
                     R_BPF_64_64 if !defined => RelocKind::ExternVar,
