@@ -27,6 +27,10 @@ mod mem;
 
 /// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
 pub const INSN_LIMIT: u64 = 1_000_000;
+/// States held for pruning and loop detection at once: beyond it new states are not kept
+/// (pruning and loop detection weaken; verdicts stay sound). Bounds memory on programs that
+/// run into [`INSN_LIMIT`] through long loops.
+const MAX_HELD: usize = 1 << 16;
 /// The kernel's `MAX_CALL_FRAMES`.
 const MAX_FRAMES: usize = 8;
 
@@ -244,6 +248,8 @@ impl Explorer<'_> {
         let mut work = vec![Work::Visit { pc: 0, state: start, node: 0 }];
         let mut processed = 0u64;
         let mut kept = 0usize;
+        // States held now (open and done, all prune points), bounded by MAX_HELD.
+        let mut held = 0usize;
         let path = |tree: &[(usize, usize)], mut node: usize| {
             let mut p = Vec::new();
             while node != usize::MAX {
@@ -276,6 +282,7 @@ impl Explorer<'_> {
                 let point = explored.entry(pc).or_default();
                 // The kernel's eviction: a state that keeps missing is no longer compared.
                 let mut hit = false;
+                let before = point.done.len();
                 point.done.retain_mut(|k| {
                     if hit {
                         return true;
@@ -288,6 +295,7 @@ impl Explorer<'_> {
                     k.misses += 1;
                     k.misses <= k.hits * 3 + 3
                 });
+                held -= before - point.done.len();
                 if hit {
                     continue;
                 }
@@ -304,9 +312,12 @@ impl Explorer<'_> {
                         states: kept,
                     };
                 }
-                point.open.insert(clean.clone());
-                kept += 1;
-                work.push(Work::Done { pc, state: clean });
+                if held < MAX_HELD {
+                    point.open.insert(clean.clone());
+                    kept += 1;
+                    held += 1;
+                    work.push(Work::Done { pc, state: clean });
+                }
             }
             observe(pc, &state);
             match self.step(pc, state.clone()) {
