@@ -26,6 +26,7 @@ fn verdicts_and_messages_match_the_kernel() {
             allow_uninit_stack: true,
             kfuncs: &[],
             dev_bound: false,
+            funcs: None,
         };
         let report = verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let ours = match report.outcome {

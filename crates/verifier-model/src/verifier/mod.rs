@@ -12,6 +12,7 @@ pub mod helpers;
 pub mod object;
 pub mod scalar;
 pub mod state;
+pub mod subprog;
 pub mod tnum;
 
 pub use scalar::Scalar;

@@ -51,6 +51,7 @@ pub fn check_object(obj: &BpfObject, options: &LoadOptions) -> Result<Vec<Progra
             allow_uninit_stack: true,
             kfuncs: &image.kfuncs,
             dev_bound: false,
+            funcs: None,
         };
         let started = Instant::now();
         let report = verify(&l.insns, &env).map_err(|e| e.to_string());

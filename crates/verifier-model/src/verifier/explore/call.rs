@@ -1,13 +1,17 @@
-//! Calls and exits in the explorer: helper calls checked against the prototype table, and
-//! `exit` from a subprogram or the program.
+//! Calls and exits in the explorer: helper calls checked against the prototype table, the
+//! callbacks of `bpf_loop` and `bpf_for_each_map_elem`, and `exit` from a subprogram, a
+//! callback or the program.
 
 use bpf_patch::op::Reg as R;
 
-use super::{reject, unknown, unsupported, Explorer, Step, Stop};
+use super::{reject, unknown, unsupported, widen, Explorer, Step, Stop, FOR_EACH_MAP_ELEM, LOOP};
+use crate::interp::MapKind;
 use crate::load::ProgType;
 use crate::verifier::ctx::Access;
 use crate::verifier::helpers::{proto, Arg, Ret};
-use crate::verifier::state::{Ptr, PtrKind, Reg, State};
+use crate::verifier::scalar::Scalar;
+use crate::verifier::state::{Frame, Ptr, PtrKind, Reg, State};
+use crate::verifier::subprog::MAX_CALL_FRAMES;
 
 impl Explorer<'_> {
     pub(super) fn call_helper(&mut self, pc: usize, mut st: State, next: usize, id: i32) -> Step {
@@ -16,6 +20,7 @@ impl Explorer<'_> {
             return reject(pc, "cannot call GPL-restricted function from non-GPL compatible program");
         }
         let mut map = None;
+        let mut callback = None;
         let mut i = 0;
         while i < p.args.len() {
             let regno = (i + 1) as u8;
@@ -64,11 +69,30 @@ impl Explorer<'_> {
                     i += 1;
                 }
                 Arg::ConstSize | Arg::ConstSizeOrZero => {}
-                Arg::Func | Arg::StackOrNull | Arg::Dynptr | Arg::UninitDynptr | Arg::AllocMem => {
+                Arg::Func => match v {
+                    Reg::Ptr(Ptr { kind: PtrKind::Func { subprog }, .. }) => {
+                        callback = Some(subprog as usize)
+                    }
+                    _ => expect("func")?,
+                },
+                Arg::StackOrNull => match v {
+                    Reg::Ptr(Ptr { kind: PtrKind::Stack { .. }, .. }) => {}
+                    Reg::Scalar(s) if s.as_const() == Some(0) => {}
+                    _ => expect("fp")?,
+                },
+                Arg::Dynptr | Arg::UninitDynptr | Arg::AllocMem => {
                     return unsupported(pc, format!("helper {} argument {:?}", p.name, p.args[i]))
                 }
             }
             i += 1;
+        }
+        let mut out = Vec::new();
+        if let (Some(cb), LOOP | FOR_EACH_MAP_ELEM) = (callback, id) {
+            let mut cb_state = st.clone();
+            st.cur_mut().callback_depth = 0;
+            if let Some(s) = self.callback_state(pc, &mut cb_state, id, cb, map.map(|m| m.kind))? {
+                out.push((cb, s));
+            }
         }
         let r0 = match p.ret {
             Ret::Integer => unknown(),
@@ -91,21 +115,99 @@ impl Explorer<'_> {
             f.regs[r] = Reg::NotInit;
         }
         f.regs[0] = r0;
-        Ok(vec![(next, st)])
+        // The caller goes on first; the callback is explored after (`push_callback_call`).
+        out.insert(0, (next, st));
+        Ok(out)
+    }
+
+    /// A frame for subprogram `subprog` called at `callsite` with `regs` (R10 is set here).
+    pub(super) fn callee_frame(
+        &self,
+        st: &State,
+        mut regs: [Reg; 11],
+        callsite: usize,
+        subprog: usize,
+    ) -> Frame {
+        regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: st.frames.len() as u8 }, 0));
+        let mut f = Frame::new(regs, callsite);
+        f.subprog = subprog;
+        f
+    }
+
+    /// `push_callback_call`: `st` (the caller at the helper call, arguments intact) entering
+    /// callback `cb` once more, or `None` when `bpf_loop` has run it as often as its count
+    /// allows on this path.
+    fn callback_state(
+        &self,
+        pc: usize,
+        st: &mut State,
+        id: i32,
+        cb: usize,
+        map: Option<MapKind>,
+    ) -> Result<Option<State>, Stop> {
+        let caller = st.cur().regs;
+        let mut regs = [Reg::NotInit; 11];
+        if id == LOOP {
+            let Reg::Scalar(count) = caller[1] else { unreachable!("ARG_ANYTHING is a scalar") };
+            if st.cur().callback_depth >= count.umax {
+                return Ok(None);
+            }
+            // callback_fn(u64 index, void *ctx)
+            regs[1] = unknown();
+            regs[2] = caller[3];
+        } else {
+            if !matches!(map, Some(MapKind::Array | MapKind::PercpuArray | MapKind::Hash | MapKind::LruHash))
+            {
+                return reject(pc, "callback function not allowed for map");
+            }
+            let Reg::Ptr(Ptr { kind: PtrKind::Map { map }, .. }) = caller[1] else {
+                unreachable!("ARG_CONST_MAP_PTR is a map")
+            };
+            // callback_fn(map, key, value, ctx)
+            regs[1] = caller[1];
+            regs[2] = Reg::Ptr(Ptr::new(PtrKind::MapKey { map }, 0));
+            regs[3] = Reg::Ptr(Ptr::new(PtrKind::MapValue { map }, 0));
+            regs[4] = caller[3];
+        }
+        if st.frames.len() >= MAX_CALL_FRAMES {
+            return reject(pc, format!("the call stack of {} frames is too deep", st.frames.len() + 1));
+        }
+        st.cur_mut().callback_depth += 1;
+        let mut f = self.callee_frame(st, regs, pc, cb);
+        f.callback = true;
+        st.frames.push(f);
+        Ok(Some(st.clone()))
     }
 
     pub(super) fn exit(&mut self, pc: usize, mut st: State) -> Step {
-        if matches!(st.cur().regs[0], Reg::NotInit) {
-            return reject(pc, "R0 !read_ok");
-        }
         if st.frames.len() > 1 {
+            // prepare_func_exit
+            let r0 = st.cur().regs[0];
+            if let Reg::Ptr(Ptr { kind: PtrKind::Stack { .. }, .. }) = r0 {
+                return reject(pc, "cannot return stack pointer to the caller");
+            }
             let callee = st.frames.pop().expect("more than one frame");
+            if callee.callback {
+                let Reg::Scalar(v) = r0 else { return reject(pc, "R0 not a scalar value") };
+                if v.smin < 0 || v.smax > 1 {
+                    return reject(pc, invalid_scalar("At callback return", "R0", &v, (0, 1)));
+                }
+                // Back to the helper call, which may call the callback again; scalars that
+                // changed since the previous iteration are widened.
+                if let Some(prev) = self.prev_entry(callee.callsite, &st) {
+                    widen(&prev, &mut st);
+                }
+                return Ok(vec![(callee.callsite, st)]);
+            }
             let f = st.cur_mut();
-            f.regs[0] = callee.regs[0];
+            f.regs[0] = r0;
             for r in 1..=5 {
                 f.regs[r] = Reg::NotInit;
             }
             return Ok(vec![(callee.callsite + 1, st)]);
+        }
+        if matches!(st.cur().regs[0], Reg::NotInit) {
+            return reject(pc, "R0 !read_ok");
         }
         if self.env.prog_type == ProgType::CgroupSkb {
             match st.cur().regs[0] {
@@ -115,4 +217,19 @@ impl Explorer<'_> {
         }
         Ok(Vec::new())
     }
+}
+
+/// `verbose_invalid_scalar`: a scalar outside the range a return must have.
+fn invalid_scalar(ctx: &str, reg: &str, v: &Scalar, (lo, hi): (i64, i64)) -> String {
+    let mut m = format!("{ctx} the register {reg} has");
+    if v.smin > i64::MIN {
+        m += &format!(" smin={}", v.smin);
+    }
+    if v.smax < i64::MAX {
+        m += &format!(" smax={}", v.smax);
+    }
+    if v.smin == i64::MIN && v.smax == i64::MAX {
+        m += " unknown scalar value";
+    }
+    m + &format!(" should have been in [{lo}, {hi}]")
 }

@@ -46,6 +46,7 @@ impl Explorer<'_> {
                 if frame >= st.frames.len() {
                     return unsupported(pc, "access to a returned frame's stack");
                 }
+                self.touch_stack(st, frame, off);
                 match access {
                     Access::Read => {
                         Ok(stack_read(pc, &st.frames[frame], off, size, self.env.allow_uninit_stack)?)
@@ -91,6 +92,21 @@ impl Explorer<'_> {
                 }
                 Ok(unknown())
             }
+            PtrKind::MapKey { map } => {
+                let Some(def) = self.map(map as i32) else { return unsupported(pc, "unknown map") };
+                if access == Access::Write {
+                    return reject(pc, format!("write to change key R{r} not allowed"));
+                }
+                let ks = i64::from(def.key_size);
+                let (lo, hi) = (off + p.var.smin.max(i64::MIN / 4), off + p.var.umax.min(1 << 40) as i64);
+                if lo < 0 || hi + i64::from(size) > ks {
+                    return reject(
+                        pc,
+                        format!("invalid access to map key, key_size={ks} off={off} size={size}"),
+                    );
+                }
+                Ok(unknown())
+            }
             PtrKind::MapValue { map } => {
                 let Some(def) = self.map(map as i32) else { return unsupported(pc, "unknown map") };
                 if access == Access::Write
@@ -132,7 +148,7 @@ impl Explorer<'_> {
                 }
                 Ok(unknown())
             }
-            PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func => {
+            PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. } => {
                 reject(pc, format!("R{r} invalid mem access '{}'", p.kind.name()))
             }
         }
@@ -158,6 +174,7 @@ impl Explorer<'_> {
                 if off < -512 || off + i64::from(size) > 0 {
                     return reject(pc, format!("invalid indirect access to stack R{regno} off={off} size={size}"));
                 }
+                self.touch_stack(st, usize::from(frame), off);
                 let f = &mut st.frames[usize::from(frame)];
                 if access == Access::Write {
                     stack_write(f, off, size, unknown());
@@ -176,7 +193,7 @@ impl Explorer<'_> {
             Reg::Ptr(p) if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta) && !pkt_access => {
                 reject(pc, "helper access to the packet is not allowed")
             }
-            Reg::Ptr(p) if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta | PtrKind::MapValue { .. } | PtrKind::Mem { .. }) => {
+            Reg::Ptr(p) if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta | PtrKind::MapKey { .. } | PtrKind::MapValue { .. } | PtrKind::Mem { .. }) => {
                 let mut tmp = st.clone();
                 self.mem_access(pc, &mut tmp, r, v, 0, size, access, Some(unknown())).map(|_| ())
             }

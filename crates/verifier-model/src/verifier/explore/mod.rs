@@ -5,10 +5,18 @@
 //! explored state includes is not explored again. The first error stops everything and is
 //! reported with the kernel's words, the instruction, the registers and the path to it.
 //!
-//! What is not modelled yet (kfunc calls, callbacks, dynptrs, atomics outside the stack and
-//! map values, helpers missing from [`super::helpers::CURRENT`]) ends the exploration with
+//! Calls: a static subprogram runs in a new frame on the caller's path; a helper's callback
+//! (`bpf_loop`, `bpf_for_each_map_elem`) is explored from the helper call as often as the
+//! kernel does, going back to the call after each run until the states converge; after an
+//! accepted exploration the combined stack of every call chain is checked
+//! ([`super::subprog`]). `may_goto` jumps first and queues the fall-through one iteration
+//! deeper, with the scalars that changed since the previous iteration widened, as the kernel does.
+//!
+//! What is not modelled yet (kfunc calls, timer callbacks, dynptrs, atomics outside the stack
+//! and map values, helpers missing from [`super::helpers::CURRENT`]) ends the exploration with
 //! [`Outcome::Unsupported`], never with a verdict.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use bpf_patch::op::{AluOp, AtomicOp, CallTarget, Cond, LdImm64Src, Op, Operand, Reg as R, Width};
@@ -19,6 +27,7 @@ use super::ctx::Access;
 use super::helpers::Version;
 use super::scalar::Scalar;
 use super::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
+use super::subprog::{self, FuncInfo, MAX_CALL_FRAMES};
 use crate::interp::MapDef;
 use crate::load::ProgType;
 
@@ -29,8 +38,10 @@ mod mem;
 pub const INSN_LIMIT: u64 = 1_000_000;
 /// States kept per prune point.
 const MAX_STATES_PER_INSN: usize = 64;
-/// The kernel's `MAX_CALL_FRAMES`.
-const MAX_FRAMES: usize = 8;
+/// `BPF_FUNC_for_each_map_elem`.
+pub(crate) const FOR_EACH_MAP_ELEM: i32 = 164;
+/// `BPF_FUNC_loop`.
+pub(crate) const LOOP: i32 = 181;
 
 /// What the program runs with.
 #[derive(Clone, Debug)]
@@ -53,6 +64,10 @@ pub struct Env<'a> {
     pub kfuncs: &'a [String],
     /// Loaded device-bound (`BPF_F_XDP_DEV_BOUND_ONLY`).
     pub dev_bound: bool,
+    /// The program's BTF `func_info` (linkage of each function, prototypes of global ones);
+    /// `None` when it is loaded without BTF (callbacks are then refused, and subprograms may
+    /// not tail-call or use `LD_ABS`).
+    pub funcs: Option<&'a [FuncInfo]>,
 }
 
 /// An error as the kernel reports it.
@@ -107,6 +122,14 @@ struct Explorer<'a> {
     index: Vec<Option<usize>>,
     env: &'a Env<'a>,
     next_id: u32,
+    /// First slot of each subprogram, ascending.
+    subprogs: Vec<usize>,
+    /// Stack bytes each subprogram used on any path (`subprog_info[].stack_depth`).
+    depths: Vec<Cell<u32>>,
+    /// Per prune point: states seen, and whether everything after them was explored.
+    explored: HashMap<usize, Vec<(State, bool)>>,
+    /// `(pc, index in explored[pc])` of the entry the instruction being stepped added.
+    cur_entry: Option<(usize, usize)>,
 }
 
 fn reject<T>(insn: usize, message: impl Into<String>) -> Result<T, Stop> {
@@ -155,9 +178,21 @@ pub fn verify_observed(
         let diag = Diag { insn: 0, message: "empty program".into(), regs: String::new(), path: Vec::new() };
         return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
     }
-    if let Err(e) = super::cfg::check(&ops, insns.len()) {
-        let diag = Diag { insn: e.insn.index(), message: e.message, regs: String::new(), path: Vec::new() };
-        return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
+    let early = |insn: usize, message: String| {
+        let diag = Diag { insn, message, regs: String::new(), path: Vec::new() };
+        Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 })
+    };
+    let subprogs = match super::cfg::check_subprogs(&ops, insns.len()) {
+        Ok(s) => s,
+        Err(e) => return early(e.insn.index(), e.message),
+    };
+    if env.funcs.is_none() {
+        if let Err(e) = subprog::check_abnormal_return(&ops, &subprogs) {
+            return early(e.insn, e.message);
+        }
+    }
+    if let Err(e) = super::cfg::check_cfg(&ops, insns.len(), subprogs.clone()) {
+        return early(e.insn.index(), e.message);
     }
     // add_kfunc_call: the XDP metadata kfuncs need a device-bound program.
     for (_, op) in &ops {
@@ -180,6 +215,10 @@ pub fn verify_observed(
     }
     let mut prune = vec![false; insns.len()];
     for &(s, op) in &ops {
+        // Force checkpoints: loops through callbacks and may_goto converge at these.
+        if matches!(op, Op::MayGoto { .. } | Op::Call(CallTarget::Helper(LOOP | FOR_EACH_MAP_ELEM))) {
+            prune[s.index()] = true;
+        }
         let rel = match op {
             Op::Jump { off, .. } | Op::Ja { off } | Op::MayGoto { off } => i64::from(off),
             Op::Gotol { imm } => i64::from(imm),
@@ -196,8 +235,18 @@ pub fn verify_observed(
         let what = "program type (only xdp, tc, socket filter and cgroup skb are modelled)".into();
         return Ok(Report { outcome: Outcome::Unsupported { insn: 0, what }, insns_processed: 0, states: 0 });
     }
-    let mut ex = Explorer { ops, index, env, next_id: 0 };
-    Ok(ex.run(&prune, observe))
+    let depths = subprogs.iter().map(|_| Cell::new(0)).collect();
+    let mut ex =
+        Explorer { ops, index, env, next_id: 0, subprogs, depths, explored: HashMap::new(), cur_entry: None };
+    let mut report = ex.run(&prune, observe);
+    if report.outcome == Outcome::Accept {
+        let depths: Vec<u32> = ex.depths.iter().map(Cell::get).collect();
+        if let Err(e) = subprog::check_max_stack_depth(&ex.ops, &ex.subprogs, &depths) {
+            let diag = Diag { insn: e.insn, message: e.message, regs: String::new(), path: Vec::new() };
+            report.outcome = Outcome::Reject(diag);
+        }
+    }
+    Ok(report)
 }
 
 enum Work {
@@ -210,10 +259,9 @@ impl Explorer<'_> {
         let mut regs = [Reg::NotInit; 11];
         regs[1] = Reg::Ptr(Ptr::new(PtrKind::Ctx, 0));
         regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
-        let start = State { frames: vec![Frame::new(regs, 0)] };
+        let start = State { frames: vec![Frame::new(regs, 0)], may_goto_depth: 0 };
         // Path tree: (insn, parent node).
         let mut tree: Vec<(usize, usize)> = vec![(0, usize::MAX)];
-        let mut explored: HashMap<usize, Vec<(State, bool)>> = HashMap::new();
         let mut work = vec![Work::Visit { pc: 0, state: start, node: 0 }];
         let mut processed = 0u64;
         let mut kept = 0usize;
@@ -229,7 +277,7 @@ impl Explorer<'_> {
         while let Some(w) = work.pop() {
             let (pc, state, node) = match w {
                 Work::Done { pc, idx } => {
-                    if let Some(e) = explored.get_mut(&pc).and_then(|v| v.get_mut(idx)) {
+                    if let Some(e) = self.explored.get_mut(&pc).and_then(|v| v.get_mut(idx)) {
                         e.1 = true;
                     }
                     continue;
@@ -242,9 +290,22 @@ impl Explorer<'_> {
                 let diag = Diag { insn: pc, message, regs: dump_regs(state.cur()), path: path(&tree, node) };
                 return Report { outcome: Outcome::Reject(diag), insns_processed: processed, states: kept };
             }
+            self.cur_entry = None;
             if prune.get(pc).copied().unwrap_or(false) {
-                let seen = explored.entry(pc).or_default();
+                let loop_head = self.loop_head(pc);
+                let seen = self.explored.entry(pc).or_default();
                 if seen.iter().any(|(s, done)| *done && s.includes(&state)) {
+                    continue;
+                }
+                // is_state_visited: at a callback call, a state of an earlier iteration
+                // still being explored that includes this one ends the iteration; at
+                // may_goto, one from another iteration depth does.
+                let hit = |s: &State| match loop_head {
+                    LoopHead::Callback => s.includes(&state),
+                    LoopHead::MayGoto => s.may_goto_depth != state.may_goto_depth && s.includes(&state),
+                    LoopHead::No => false,
+                };
+                if seen.iter().any(|(s, done)| !*done && hit(s)) {
                     continue;
                 }
                 if seen.iter().any(|(s, done)| !*done && *s == state) {
@@ -266,11 +327,13 @@ impl Explorer<'_> {
                     if let Some(k) = seen.iter().position(|(_, done)| *done) {
                         seen[k] = (state.clone(), false);
                         work.push(Work::Done { pc, idx: k });
+                        self.cur_entry = Some((pc, k));
                     }
                 } else {
                     seen.push((state.clone(), false));
                     kept += 1;
                     work.push(Work::Done { pc, idx: seen.len() - 1 });
+                    self.cur_entry = Some((pc, seen.len() - 1));
                 }
             }
             observe(pc, &state);
@@ -300,6 +363,41 @@ impl Explorer<'_> {
             }
         }
         Report { outcome: Outcome::Accept, insns_processed: processed, states: kept }
+    }
+
+    /// Which loop-convergence rule of `is_state_visited` applies at `pc`.
+    fn loop_head(&self, pc: usize) -> LoopHead {
+        match self.index[pc].map(|k| self.ops[k].1) {
+            Some(Op::MayGoto { .. }) => LoopHead::MayGoto,
+            Some(Op::Call(CallTarget::Helper(LOOP | FOR_EACH_MAP_ELEM))) => LoopHead::Callback,
+            _ => LoopHead::No,
+        }
+    }
+
+    /// `find_prev_entry`: the latest state at `pc` still being explored, other than the one
+    /// the current step added, with the same call frames as `st` (an earlier iteration).
+    fn prev_entry(&self, pc: usize, st: &State) -> Option<State> {
+        let seen = self.explored.get(&pc)?;
+        let same_calls = |s: &State| {
+            s.frames.len() == st.frames.len()
+                && s.frames.iter().zip(&st.frames).all(|(a, b)| a.callsite == b.callsite)
+        };
+        seen.iter()
+            .enumerate()
+            .rev()
+            .find(|(i, (s, done))| !*done && Some((pc, *i)) != self.cur_entry && same_calls(s))
+            .map(|(_, (s, _))| s.clone())
+    }
+
+    /// Records a stack access `off` bytes below the frame pointer of frame `frame`
+    /// (`grow_stack_state`).
+    fn touch_stack(&self, st: &State, frame: usize, off: i64) {
+        let Some(f) = st.frames.get(frame) else { return };
+        let k = subprog::subprog_of(&self.subprogs, f.subprog);
+        let need = u32::try_from(-off).unwrap_or(0);
+        if let Some(d) = self.depths.get(k) {
+            d.set(d.get().max(need));
+        }
     }
 
     fn fresh_id(&mut self) -> u32 {
@@ -382,7 +480,16 @@ impl Explorer<'_> {
                         Some(_) => Reg::Ptr(Ptr::new(PtrKind::MapValue { map: imm as u32 }, next_imm)),
                         None => return reject(pc, format!("fd {imm} is not pointing to valid bpf_map")),
                     },
-                    LdImm64Src::Func => Reg::Ptr(Ptr::new(PtrKind::Func, 0)),
+                    LdImm64Src::Func => {
+                        let target = self.target(pc, i64::from(imm));
+                        let Some(funcs) = self.env.funcs else {
+                            return reject(pc, "missing btf func_info");
+                        };
+                        if funcs.iter().any(|f| f.start.index() == target && f.global) {
+                            return reject(pc, "callback function not static");
+                        }
+                        Reg::Ptr(Ptr::new(PtrKind::Func { subprog: target as u32 }, 0))
+                    }
                     LdImm64Src::BtfId => return unsupported(pc, "ld_imm64 of a kernel BTF id"),
                 };
                 self.write(pc, &mut st, dst, v)?;
@@ -459,7 +566,16 @@ impl Explorer<'_> {
             }
             Op::Ja { off } => Ok(vec![(self.target(pc, i64::from(off)), st)]),
             Op::Gotol { imm } => Ok(vec![(self.target(pc, i64::from(imm)), st)]),
-            Op::MayGoto { .. } => unsupported(pc, "may_goto"),
+            Op::MayGoto { off } => {
+                // The jump (loop exit) first; the fall-through is queued one iteration deeper,
+                // its scalars widened against the previous iteration's state.
+                let mut fall = st.clone();
+                fall.may_goto_depth += 1;
+                if let Some(prev) = self.prev_entry(pc, &st) {
+                    widen(&prev, &mut fall);
+                }
+                Ok(vec![(self.target(pc, i64::from(off)), st), (next, fall)])
+            }
             Op::Jump { width, cond, dst, src, off } => {
                 let a = self.read(pc, &st, dst)?;
                 let (b, src_reg) = match src {
@@ -470,18 +586,18 @@ impl Explorer<'_> {
             }
             Op::Call(CallTarget::Helper(id)) => self.call_helper(pc, st, next, id),
             Op::Call(CallTarget::Local(imm)) => {
-                if st.frames.len() >= MAX_FRAMES {
+                let target = self.target(pc, i64::from(imm));
+                if st.frames.len() >= MAX_CALL_FRAMES {
                     return reject(
                         pc,
-                        format!("the call stack of {} frames is too deep !", st.frames.len() + 1),
+                        format!("the call stack of {} frames is too deep", st.frames.len() + 1),
                     );
                 }
                 let caller = st.cur().regs;
                 let mut regs = [Reg::NotInit; 11];
                 regs[1..6].copy_from_slice(&caller[1..6]);
-                regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: st.frames.len() as u8 }, 0));
-                st.frames.push(Frame::new(regs, pc));
-                Ok(vec![(self.target(pc, i64::from(imm)), st)])
+                st.frames.push(self.callee_frame(&st, regs, pc, target));
+                Ok(vec![(target, st)])
             }
             Op::Call(CallTarget::Kfunc { .. }) => unsupported(pc, "kfunc call"),
             Op::Callx { .. } => unsupported(pc, "callx"),
@@ -547,7 +663,7 @@ impl Explorer<'_> {
                 format!("R{d} pointer arithmetic on {} prohibited, null-check it first", p.type_name()),
             );
         }
-        if matches!(p.kind, PtrKind::Map { .. } | PtrKind::PacketEnd | PtrKind::Func) {
+        if matches!(p.kind, PtrKind::Map { .. } | PtrKind::PacketEnd | PtrKind::Func { .. }) {
             return reject(pc, format!("R{d} pointer arithmetic on {} prohibited", p.kind.name()));
         }
         match op {
@@ -712,6 +828,40 @@ fn good_pkt(st: &mut State, p: &Ptr) {
         for s in &mut f.stack {
             if let StackSlot::Spill(r) = s {
                 fix(r);
+            }
+        }
+    }
+}
+
+/// The convergence rule `is_state_visited` applies at a prune point.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LoopHead {
+    /// A helper call that calls a callback.
+    Callback,
+    /// A `may_goto`.
+    MayGoto,
+    /// Anything else.
+    No,
+}
+
+/// `widen_imprecise_scalars`: scalars of `cur` (registers and spilled slots) that differ from
+/// the same place in `prev`, the previous iteration's state, become unknown. The model keeps
+/// no precision marks, so every scalar counts as imprecise.
+fn widen(prev: &State, cur: &mut State) {
+    let widen_reg = |old: &Reg, new: &mut Reg| {
+        if let (Reg::Scalar(a), Reg::Scalar(b)) = (old, &*new) {
+            if a != b {
+                *new = unknown();
+            }
+        }
+    };
+    for (fo, fc) in prev.frames.iter().zip(cur.frames.iter_mut()) {
+        for (o, c) in fo.regs.iter().zip(fc.regs.iter_mut()) {
+            widen_reg(o, c);
+        }
+        for (i, c) in fc.stack.iter_mut().enumerate() {
+            if let (StackSlot::Spill(o), StackSlot::Spill(c)) = (fo.slot(i), c) {
+                widen_reg(&o, c);
             }
         }
     }
