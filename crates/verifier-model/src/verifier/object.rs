@@ -39,9 +39,11 @@ pub fn check_object(obj: &BpfObject, options: &LoadOptions) -> Result<Vec<Progra
     let maps: Vec<_> = image.maps.iter().map(|m| m.def).collect();
     let read_only: Vec<bool> = image.maps.iter().map(|m| m.read_only).collect();
     let gpl = obj.license.as_deref().is_some_and(gpl_compatible);
+    let btf = obj.btf().ok().flatten();
     let mut out = Vec::new();
     for (name, l) in &image.programs {
         let prog_type = ProgType::of_section(&l.section);
+        let funcs = super::subprog::func_infos(obj, btf.as_ref(), l, prog_type);
         let env = Env {
             prog_type,
             maps: &maps,
@@ -51,7 +53,7 @@ pub fn check_object(obj: &BpfObject, options: &LoadOptions) -> Result<Vec<Progra
             allow_uninit_stack: true,
             kfuncs: &image.kfuncs,
             dev_bound: false,
-            funcs: None,
+            funcs: funcs.as_deref(),
         };
         let started = Instant::now();
         let report = verify(&l.insns, &env).map_err(|e| e.to_string());

@@ -7,8 +7,12 @@
 //! Exploration itself (entering subprograms, callbacks, global functions) lives in
 //! [`super::explore`].
 
+use bpf_patch::elf::BpfObject;
 use bpf_patch::op::{CallTarget, LdImm64Src, Op};
 use bpf_patch::Slot;
+use btf_rs::{Btf, BtfType, Type};
+
+use crate::load::{LinkedProgram, ProgType};
 
 /// The kernel's `MAX_BPF_STACK`.
 pub const MAX_BPF_STACK: u32 = 512;
@@ -47,6 +51,103 @@ pub struct FuncInfo {
     pub global: bool,
     /// Arguments (global functions).
     pub args: Vec<FuncArg>,
+}
+
+/// The `func_info` libbpf would pass for `linked` (one record per function placed, in
+/// order), with the prototypes of global functions from `btf`; `None` when the object has no
+/// `.BTF.ext` (the program is then loaded without func_info).
+pub fn func_infos(
+    obj: &BpfObject,
+    btf: Option<&Btf>,
+    linked: &LinkedProgram,
+    prog_type: ProgType,
+) -> Option<Vec<FuncInfo>> {
+    let btf = btf?;
+    obj.btf_ext.as_ref()?;
+    let mut out: Vec<FuncInfo> = Vec::new();
+    let mut last = None;
+    for (slot, o) in linked.origin.iter().enumerate() {
+        if last == Some(o.function) {
+            continue;
+        }
+        last = Some(o.function);
+        let p = obj.programs.get(o.function)?;
+        let global = slot > 0 && p.global;
+        let args = if global { prototype_args(btf, &p.name, prog_type) } else { Vec::new() };
+        out.push(FuncInfo { start: Slot(slot as u32), name: p.name.clone(), global, args });
+    }
+    Some(out)
+}
+
+/// `btf_prepare_func_args` for the FUNC named `name`.
+fn prototype_args(btf: &Btf, name: &str, prog_type: ProgType) -> Vec<FuncArg> {
+    let proto = btf.resolve_types_by_name(name).ok().and_then(|ts| {
+        ts.into_iter().find_map(|t| match t {
+            Type::Func(f) => match btf.resolve_chained_type(&f).ok()? {
+                Type::FuncProto(p) => Some(p),
+                _ => None,
+            },
+            _ => None,
+        })
+    });
+    let Some(proto) = proto else { return vec![FuncArg::Other(format!("no BTF prototype for {name}"))] };
+    proto.parameters.iter().map(|param| param_arg(btf, param, prog_type)).collect()
+}
+
+/// Follows typedefs and qualifiers.
+fn skip_mods(btf: &Btf, mut t: Type) -> Option<Type> {
+    for _ in 0..32 {
+        t = match &t {
+            Type::Typedef(x) => btf.resolve_chained_type(x).ok()?,
+            Type::Const(x) | Type::Volatile(x) | Type::Restrict(x) => btf.resolve_chained_type(x).ok()?,
+            Type::TypeTag(x) => btf.resolve_chained_type(x).ok()?,
+            _ => return Some(t),
+        };
+    }
+    None
+}
+
+fn param_arg(btf: &Btf, param: &dyn BtfType, prog_type: ProgType) -> FuncArg {
+    let other = |what: &str| FuncArg::Other(what.to_owned());
+    let Some(t) = btf.resolve_chained_type(param).ok().and_then(|t| skip_mods(btf, t)) else {
+        return other("unresolvable argument type");
+    };
+    match t {
+        Type::Int(_) | Type::Enum(_) | Type::Enum64(_) => FuncArg::Scalar,
+        Type::Ptr(p) => {
+            let Some(target) = btf.resolve_chained_type(&p).ok().and_then(|t| skip_mods(btf, t)) else {
+                return other("pointer to void");
+            };
+            let size = match &target {
+                Type::Struct(st) => {
+                    let name = btf.resolve_name(st).unwrap_or_default();
+                    if Some(name.as_str()) == ctx_struct(prog_type) {
+                        return FuncArg::Ctx;
+                    }
+                    st.size()
+                }
+                Type::Int(i) => i.size(),
+                Type::Enum(e) => e.size(),
+                Type::Enum64(e) => e.size(),
+                Type::Ptr(_) => 8,
+                _ => return other(&format!("pointer to {}", target.name())),
+            };
+            match u32::try_from(size) {
+                Ok(size) if size > 0 => FuncArg::Mem { size, nullable: true },
+                _ => other("pointer to an empty type"),
+            }
+        }
+        t => other(t.name()),
+    }
+}
+
+/// The context struct a program type's global functions take (`btf_is_prog_ctx_type`).
+fn ctx_struct(prog_type: ProgType) -> Option<&'static str> {
+    match prog_type {
+        ProgType::Xdp => Some("xdp_md"),
+        ProgType::SchedCls | ProgType::SocketFilter | ProgType::CgroupSkb => Some("__sk_buff"),
+        _ => None,
+    }
 }
 
 /// A check failure with the kernel's words and the instruction to report.

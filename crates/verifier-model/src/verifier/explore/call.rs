@@ -4,16 +4,18 @@
 
 use bpf_patch::op::Reg as R;
 
-use super::{reject, unknown, unsupported, widen, Explorer, Step, Stop, FOR_EACH_MAP_ELEM, LOOP};
+use super::{
+    reject, unknown, unsupported, widen, Explorer, Step, Stop, FOR_EACH_MAP_ELEM, LOOP, WIDEN_AFTER,
+};
 use crate::interp::MapKind;
 use crate::load::ProgType;
 use crate::verifier::ctx::Access;
 use crate::verifier::helpers::{proto, Arg, Ret};
 use crate::verifier::scalar::Scalar;
 use crate::verifier::state::{Frame, Ptr, PtrKind, Reg, State};
-use crate::verifier::subprog::MAX_CALL_FRAMES;
+use crate::verifier::subprog::{FuncArg, FuncInfo, MAX_CALL_FRAMES};
 
-impl Explorer<'_> {
+impl<'a> Explorer<'a> {
     pub(super) fn call_helper(&mut self, pc: usize, mut st: State, next: usize, id: i32) -> Step {
         let Some(p) = proto(self.env.helpers, id) else { return unsupported(pc, format!("helper {id}")) };
         if p.gpl_only && !self.env.gpl {
@@ -120,6 +122,86 @@ impl Explorer<'_> {
         Ok(out)
     }
 
+    /// The global function starting at slot `start`, if it is one.
+    pub(super) fn global(&self, start: usize) -> Option<&'a FuncInfo> {
+        self.env.funcs?.iter().find(|f| f.global && f.start.index() == start)
+    }
+
+    /// A call of global function `f` (`check_func_call`): the arguments must match its
+    /// prototype; it is verified on its own later and returns an unknown scalar.
+    pub(super) fn call_global(&mut self, pc: usize, mut st: State, next: usize, f: &FuncInfo) -> Step {
+        let start = f.start.index();
+        let subprog = self.subprogs.iter().position(|&s| s == start).unwrap_or(0);
+        let invalid = || format!("Caller passes invalid args into func#{subprog} ('{}')", f.name);
+        for (i, arg) in f.args.iter().enumerate() {
+            let Some(r) = u8::try_from(i + 1).ok().and_then(R::new).filter(|_| i < 5) else {
+                return unsupported(pc, format!("global function {} with more than 5 arguments", f.name));
+            };
+            let v = st.cur().regs[i + 1];
+            let ok = match arg {
+                FuncArg::Scalar => matches!(v, Reg::Scalar(_)),
+                FuncArg::Ctx => matches!(v, Reg::Ptr(Ptr { kind: PtrKind::Ctx, off: 0, .. })),
+                FuncArg::Mem { size, nullable } => match v {
+                    Reg::Scalar(s) if s.as_const() == Some(0) => true,
+                    Reg::Ptr(p) if p.maybe_null && !nullable => false,
+                    Reg::Ptr(p) => {
+                        let mut tmp = st.clone();
+                        let mut q = p;
+                        q.maybe_null = false;
+                        let q = Reg::Ptr(q);
+                        self.helper_mem(pc, &mut tmp, r, q, *size, Access::Read, true).is_ok()
+                            && self.helper_mem(pc, &mut tmp, r, q, *size, Access::Write, true).is_ok()
+                    }
+                    _ => false,
+                },
+                FuncArg::Other(what) => {
+                    return unsupported(pc, format!("global function {} argument: {what}", f.name))
+                }
+            };
+            if !ok {
+                return reject(pc, invalid());
+            }
+        }
+        if !self.called.contains(&start) {
+            self.called.push(start);
+        }
+        let fr = st.cur_mut();
+        for r in 1..=5 {
+            fr.regs[r] = Reg::NotInit;
+        }
+        fr.regs[0] = unknown();
+        Ok(vec![(next, st)])
+    }
+
+    /// The state a global function starting at `start` is verified from: its arguments as
+    /// its prototype describes them (`btf_prepare_func_args`).
+    pub(super) fn global_entry(&mut self, start: usize) -> Result<State, String> {
+        let f = self.global(start).expect("only global functions are called this way");
+        let mut regs = [Reg::NotInit; 11];
+        if f.args.len() > 5 {
+            return Err(format!("global function {} with more than 5 arguments", f.name));
+        }
+        for (i, arg) in f.args.iter().enumerate() {
+            regs[i + 1] = match arg {
+                FuncArg::Scalar => unknown(),
+                FuncArg::Ctx => Reg::Ptr(Ptr::new(PtrKind::Ctx, 0)),
+                FuncArg::Mem { size, nullable } => {
+                    let mut p = Ptr::new(PtrKind::Mem { size: *size, rdonly: false }, 0);
+                    if *nullable {
+                        p.maybe_null = true;
+                        p.id = self.fresh_id();
+                    }
+                    Reg::Ptr(p)
+                }
+                FuncArg::Other(what) => return Err(format!("global function {} argument: {what}", f.name)),
+            };
+        }
+        regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
+        let mut frame = Frame::new(regs, 0);
+        frame.subprog = start;
+        Ok(State { frames: vec![frame], may_goto_depth: 0 })
+    }
+
     /// A frame for subprogram `subprog` called at `callsite` with `regs` (R10 is set here).
     pub(super) fn callee_frame(
         &self,
@@ -192,10 +274,12 @@ impl Explorer<'_> {
                 if v.smin < 0 || v.smax > 1 {
                     return reject(pc, invalid_scalar("At callback return", "R0", &v, (0, 1)));
                 }
-                // Back to the helper call, which may call the callback again; scalars that
-                // changed since the previous iteration are widened.
-                if let Some(prev) = self.prev_entry(callee.callsite, &st) {
-                    widen(&prev, &mut st);
+                // Back to the helper call, which may call the callback again; after many runs
+                // the scalars that changed since the previous iteration are widened.
+                if st.cur().callback_depth > WIDEN_AFTER {
+                    if let Some(prev) = self.prev_entry(callee.callsite, &st) {
+                        widen(&prev, &mut st);
+                    }
                 }
                 return Ok(vec![(callee.callsite, st)]);
             }
@@ -208,6 +292,16 @@ impl Explorer<'_> {
         }
         if matches!(st.cur().regs[0], Reg::NotInit) {
             return reject(pc, "R0 !read_ok");
+        }
+        if st.cur().subprog != 0 {
+            // The end of a global function: any scalar.
+            return match st.cur().regs[0] {
+                Reg::Scalar(_) => Ok(Vec::new()),
+                r0 => reject(
+                    pc,
+                    format!("At subprogram exit the register R0 is not a scalar value ({})", r0.type_name()),
+                ),
+            };
         }
         if self.env.prog_type == ProgType::CgroupSkb {
             match st.cur().regs[0] {

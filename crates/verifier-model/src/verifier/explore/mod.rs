@@ -10,7 +10,8 @@
 //! kernel does, going back to the call after each run until the states converge; after an
 //! accepted exploration the combined stack of every call chain is checked
 //! ([`super::subprog`]). `may_goto` jumps first and queues the fall-through one iteration
-//! deeper, with the scalars that changed since the previous iteration widened, as the kernel does.
+//! deeper, as the kernel does; past [`WIDEN_AFTER`] iterations the scalars that changed since
+//! the previous iteration are widened so that the loop converges.
 //!
 //! What is not modelled yet (kfunc calls, timer callbacks, dynptrs, atomics outside the stack
 //! and map values, helpers missing from [`super::helpers::CURRENT`]) ends the exploration with
@@ -38,6 +39,11 @@ mod mem;
 pub const INSN_LIMIT: u64 = 1_000_000;
 /// States kept per prune point.
 const MAX_STATES_PER_INSN: usize = 64;
+/// Loop iterations (`may_goto` depth, callback runs) explored exactly before widening. The
+/// kernel widens at once the scalars that no earlier iteration needed precisely; the model keeps
+/// no precision marks, so it follows the first iterations exactly (as the kernel follows its
+/// precise counters) and widens every changed scalar after that.
+const WIDEN_AFTER: u64 = 128;
 /// `BPF_FUNC_for_each_map_elem`.
 pub(crate) const FOR_EACH_MAP_ELEM: i32 = 164;
 /// `BPF_FUNC_loop`.
@@ -130,6 +136,8 @@ struct Explorer<'a> {
     explored: HashMap<usize, Vec<(State, bool)>>,
     /// `(pc, index in explored[pc])` of the entry the instruction being stepped added.
     cur_entry: Option<(usize, usize)>,
+    /// First slots of the global functions explored paths call.
+    called: Vec<usize>,
 }
 
 fn reject<T>(insn: usize, message: impl Into<String>) -> Result<T, Stop> {
@@ -236,9 +244,41 @@ pub fn verify_observed(
         return Ok(Report { outcome: Outcome::Unsupported { insn: 0, what }, insns_processed: 0, states: 0 });
     }
     let depths = subprogs.iter().map(|_| Cell::new(0)).collect();
-    let mut ex =
-        Explorer { ops, index, env, next_id: 0, subprogs, depths, explored: HashMap::new(), cur_entry: None };
-    let mut report = ex.run(&prune, observe);
+    let mut ex = Explorer {
+        ops,
+        index,
+        env,
+        next_id: 0,
+        subprogs,
+        depths,
+        explored: HashMap::new(),
+        cur_entry: None,
+        called: Vec::new(),
+    };
+    let mut regs = [Reg::NotInit; 11];
+    regs[1] = Reg::Ptr(Ptr::new(PtrKind::Ctx, 0));
+    regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
+    let main = State { frames: vec![Frame::new(regs, 0)], may_goto_depth: 0 };
+    let mut report = ex.run(&prune, observe, 0, main);
+    // do_check_subprogs: global functions the explored paths call, each on its own with
+    // arguments from its prototype, until no new one is called.
+    let mut verified = Vec::new();
+    while report.outcome == Outcome::Accept {
+        let Some(start) = ex.called.iter().copied().filter(|s| !verified.contains(s)).min() else { break };
+        verified.push(start);
+        let state = match ex.global_entry(start) {
+            Ok(s) => s,
+            Err(what) => {
+                report.outcome = Outcome::Unsupported { insn: start, what };
+                break;
+            }
+        };
+        ex.explored.clear();
+        let r = ex.run(&prune, observe, start, state);
+        report.insns_processed += r.insns_processed;
+        report.states += r.states;
+        report.outcome = r.outcome;
+    }
     if report.outcome == Outcome::Accept {
         let depths: Vec<u32> = ex.depths.iter().map(Cell::get).collect();
         if let Err(e) = subprog::check_max_stack_depth(&ex.ops, &ex.subprogs, &depths) {
@@ -254,15 +294,18 @@ enum Work {
     Done { pc: usize, idx: usize },
 }
 
-impl Explorer<'_> {
-    fn run(&mut self, prune: &[bool], observe: &mut dyn FnMut(usize, &State)) -> Report {
-        let mut regs = [Reg::NotInit; 11];
-        regs[1] = Reg::Ptr(Ptr::new(PtrKind::Ctx, 0));
-        regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
-        let start = State { frames: vec![Frame::new(regs, 0)], may_goto_depth: 0 };
+impl<'a> Explorer<'a> {
+    /// `do_check`: explores every path from `entry` in state `start`.
+    fn run(
+        &mut self,
+        prune: &[bool],
+        observe: &mut dyn FnMut(usize, &State),
+        entry: usize,
+        start: State,
+    ) -> Report {
         // Path tree: (insn, parent node).
-        let mut tree: Vec<(usize, usize)> = vec![(0, usize::MAX)];
-        let mut work = vec![Work::Visit { pc: 0, state: start, node: 0 }];
+        let mut tree: Vec<(usize, usize)> = vec![(entry, usize::MAX)];
+        let mut work = vec![Work::Visit { pc: entry, state: start, node: 0 }];
         let mut processed = 0u64;
         let mut kept = 0usize;
         let path = |tree: &[(usize, usize)], mut node: usize| {
@@ -571,8 +614,10 @@ impl Explorer<'_> {
                 // its scalars widened against the previous iteration's state.
                 let mut fall = st.clone();
                 fall.may_goto_depth += 1;
-                if let Some(prev) = self.prev_entry(pc, &st) {
-                    widen(&prev, &mut fall);
+                if u64::from(fall.may_goto_depth) > WIDEN_AFTER {
+                    if let Some(prev) = self.prev_entry(pc, &st) {
+                        widen(&prev, &mut fall);
+                    }
                 }
                 Ok(vec![(self.target(pc, i64::from(off)), st), (next, fall)])
             }
@@ -587,11 +632,14 @@ impl Explorer<'_> {
             Op::Call(CallTarget::Helper(id)) => self.call_helper(pc, st, next, id),
             Op::Call(CallTarget::Local(imm)) => {
                 let target = self.target(pc, i64::from(imm));
-                if st.frames.len() >= MAX_CALL_FRAMES {
+                if self.global(target).is_none() && st.frames.len() >= MAX_CALL_FRAMES {
                     return reject(
                         pc,
                         format!("the call stack of {} frames is too deep", st.frames.len() + 1),
                     );
+                }
+                if let Some(f) = self.global(target) {
+                    return self.call_global(pc, st, next, f);
                 }
                 let caller = st.cur().regs;
                 let mut regs = [Reg::NotInit; 11];
