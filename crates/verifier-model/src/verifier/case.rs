@@ -9,9 +9,16 @@
 //! r0 = 0x0
 //! ...
 //! ```
+//!
+//! Cases that need BTF `func_info` (callbacks, global functions) name each subprogram in slot
+//! order with `; func: NAME static|global ARG...` ([`super::case_btf`]).
 
 use std::path::Path;
 
+use bpf_patch::Insn;
+
+use super::case_btf::{self, CaseFunc};
+use super::subprog::FuncInfo;
 use crate::load::ProgType;
 
 /// What the kernel says about a case.
@@ -34,6 +41,8 @@ pub struct Case {
     pub expect: Expect,
     /// Program type (`; type:`; XDP by default).
     pub prog_type: ProgType,
+    /// `; func:` lines: the program is loaded with BTF func_info when there are any.
+    pub funcs: Vec<CaseFunc>,
 }
 
 impl Case {
@@ -41,6 +50,7 @@ impl Case {
     pub fn parse(name: &str, text: &str) -> Result<Case, String> {
         let mut expect = None;
         let mut prog_type = ProgType::Xdp;
+        let mut funcs = Vec::new();
         for line in text.lines().filter_map(|l| l.trim().strip_prefix(';')) {
             let line = line.trim();
             if let Some(v) = line.strip_prefix("kernel:") {
@@ -52,10 +62,32 @@ impl Case {
                 });
             } else if let Some(v) = line.strip_prefix("type:") {
                 prog_type = ProgType::of_section(v.trim());
+            } else if let Some(v) = line.strip_prefix("func:") {
+                funcs.push(CaseFunc::parse(v).map_err(|e| format!("{name}: {e}"))?);
             }
         }
         let expect = expect.ok_or_else(|| format!("{name}: no `; kernel:` line"))?;
-        Ok(Case { name: name.to_owned(), source: text.to_owned(), expect, prog_type })
+        Ok(Case { name: name.to_owned(), source: text.to_owned(), expect, prog_type, funcs })
+    }
+
+    /// First slots of the subprograms of `insns` (just 0 when they do not decode or the
+    /// subprograms are malformed).
+    fn starts(insns: &[Insn]) -> Vec<usize> {
+        bpf_patch::op::decode_all(insns)
+            .ok()
+            .and_then(|ops| super::cfg::check_subprogs(&ops, insns.len()).ok())
+            .unwrap_or_else(|| vec![0])
+    }
+
+    /// The model's func_info table for the assembled `insns` (`None` without `; func:` lines).
+    pub fn func_infos(&self, insns: &[Insn]) -> Option<Vec<FuncInfo>> {
+        (!self.funcs.is_empty()).then(|| case_btf::func_infos(&self.funcs, &Self::starts(insns)))
+    }
+
+    /// The `.BTF` blob and func_info records (`[insn_off, type_id]`) to load the assembled
+    /// `insns` with (`None` without `; func:` lines).
+    pub fn btf(&self, insns: &[Insn]) -> Option<(Vec<u8>, Vec<[u32; 2]>)> {
+        (!self.funcs.is_empty()).then(|| case_btf::encode(&self.funcs, &Self::starts(insns), self.prog_type))
     }
 
     /// Every `*.s` case in `dir`, sorted by name.

@@ -5,6 +5,7 @@
 
 pub mod branch;
 pub mod case;
+pub mod case_btf;
 pub mod cfg;
 pub mod ctx;
 pub mod explore;

@@ -139,12 +139,25 @@ impl Explorer<'_> {
                 if access == Access::Write && rdonly {
                     return reject(pc, format!("R{r} cannot write into rdonly_mem"));
                 }
-                let hi = off + p.var.umax.min(1 << 40) as i64 + i64::from(size);
-                if off + p.var.smin.max(0) < 0 || hi > i64::from(ms) {
+                // check_mem_region_access: the last line the kernel prints names the bound.
+                let fits = |at: i64| at >= 0 && at + i64::from(size) <= i64::from(ms);
+                if p.var.smin < 0 && off + p.var.smin.max(i64::MIN / 4) < 0 {
                     return reject(
                         pc,
-                        format!("invalid access to memory, mem_size={ms} off={off} size={size}"),
+                        format!("R{r} min value is negative, either use unsigned index or do a if (index >=0) check."),
                     );
+                }
+                if !fits(off + p.var.smin.max(i64::MIN / 4)) {
+                    return reject(pc, format!("R{r} min value is outside of the allowed memory range"));
+                }
+                if p.var.umax >= 1 << 29 {
+                    return reject(
+                        pc,
+                        format!("R{r} unbounded memory access, make sure to bounds check any such access"),
+                    );
+                }
+                if !fits(off + p.var.umax as i64) {
+                    return reject(pc, format!("R{r} max value is outside of the allowed memory range"));
                 }
                 Ok(unknown())
             }

@@ -364,19 +364,25 @@ impl<'a> Explorer<'a> {
                         states: kept,
                     };
                 }
-                if seen.len() >= MAX_STATES_PER_INSN {
-                    // Forget the oldest fully explored state (the kernel evicts states that keep
-                    // missing); a slot that is still being explored stays for loop detection.
-                    if let Some(k) = seen.iter().position(|(_, done)| *done) {
+                // Past the limit, forget the oldest fully explored state (the kernel evicts
+                // states that keep missing); states still being explored stay, for loop
+                // detection, and at loop heads all of them, for convergence.
+                let full = seen.len() >= MAX_STATES_PER_INSN;
+                let idx = match seen.iter().position(|(_, done)| *done).filter(|_| full) {
+                    Some(k) => {
                         seen[k] = (state.clone(), false);
-                        work.push(Work::Done { pc, idx: k });
-                        self.cur_entry = Some((pc, k));
+                        Some(k)
                     }
-                } else {
-                    seen.push((state.clone(), false));
-                    kept += 1;
-                    work.push(Work::Done { pc, idx: seen.len() - 1 });
-                    self.cur_entry = Some((pc, seen.len() - 1));
+                    None if !full || loop_head != LoopHead::No => {
+                        seen.push((state.clone(), false));
+                        kept += 1;
+                        Some(seen.len() - 1)
+                    }
+                    None => None,
+                };
+                if let Some(idx) = idx {
+                    work.push(Work::Done { pc, idx });
+                    self.cur_entry = Some((pc, idx));
                 }
             }
             observe(pc, &state);
