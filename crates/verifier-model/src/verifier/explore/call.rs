@@ -230,8 +230,11 @@ impl<'a> Explorer<'a> {
         let caller = st.cur().regs;
         let mut regs = [Reg::NotInit; 11];
         if id == LOOP {
-            let Reg::Scalar(count) = caller[1] else { unreachable!("ARG_ANYTHING is a scalar") };
-            if st.cur().callback_depth >= count.umax {
+            // A pointer count passes ARG_ANYTHING, but this kernel then fails with
+            // "verifier bug: backtracking misuse" (EFAULT): no verdict to model.
+            let Reg::Scalar(count) = caller[1] else { return unsupported(pc, "bpf_loop count is a pointer") };
+            let count = count.umax;
+            if st.cur().callback_depth >= count {
                 return Ok(None);
             }
             // callback_fn(u64 index, void *ctx)
@@ -243,7 +246,7 @@ impl<'a> Explorer<'a> {
                 return reject(pc, "callback function not allowed for map");
             }
             let Reg::Ptr(Ptr { kind: PtrKind::Map { map }, .. }) = caller[1] else {
-                unreachable!("ARG_CONST_MAP_PTR is a map")
+                return unsupported(pc, "for_each_map_elem without a map");
             };
             // callback_fn(map, key, value, ctx)
             regs[1] = caller[1];
