@@ -8,8 +8,20 @@ use crate::load::ProgType;
 use crate::verifier::ctx::{self, Access, CtxField};
 use crate::verifier::scalar::Scalar;
 use crate::verifier::state::{Byte, Frame, Ptr, PtrKind, Reg, StackSlot, State, STACK_SLOTS};
+use crate::verifier::subprog;
 
 impl Explorer<'_> {
+    /// Records a stack access `off` bytes below the frame pointer of frame `frame`
+    /// (`grow_stack_state`).
+    pub(super) fn touch_stack(&self, st: &State, frame: usize, off: i64) {
+        let Some(f) = st.frames.get(frame) else { return };
+        let k = subprog::subprog_of(&self.subprogs, f.subprog);
+        let need = u32::try_from(-off).unwrap_or(0);
+        if let Some(d) = self.depths.get(k) {
+            d.set(d.get().max(need));
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn mem_access(
         &self,

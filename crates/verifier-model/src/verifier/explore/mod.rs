@@ -31,8 +31,10 @@ use super::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
 use super::subprog::{self, FuncInfo, MAX_CALL_FRAMES};
 use crate::interp::MapDef;
 use crate::load::ProgType;
+use loops::{widen, LoopHead};
 
 mod call;
+mod loops;
 mod mem;
 
 /// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
@@ -414,41 +416,6 @@ impl<'a> Explorer<'a> {
         Report { outcome: Outcome::Accept, insns_processed: processed, states: kept }
     }
 
-    /// Which loop-convergence rule of `is_state_visited` applies at `pc`.
-    fn loop_head(&self, pc: usize) -> LoopHead {
-        match self.index[pc].map(|k| self.ops[k].1) {
-            Some(Op::MayGoto { .. }) => LoopHead::MayGoto,
-            Some(Op::Call(CallTarget::Helper(LOOP | FOR_EACH_MAP_ELEM))) => LoopHead::Callback,
-            _ => LoopHead::No,
-        }
-    }
-
-    /// `find_prev_entry`: the latest state at `pc` still being explored, other than the one
-    /// the current step added, with the same call frames as `st` (an earlier iteration).
-    fn prev_entry(&self, pc: usize, st: &State) -> Option<State> {
-        let seen = self.explored.get(&pc)?;
-        let same_calls = |s: &State| {
-            s.frames.len() == st.frames.len()
-                && s.frames.iter().zip(&st.frames).all(|(a, b)| a.callsite == b.callsite)
-        };
-        seen.iter()
-            .enumerate()
-            .rev()
-            .find(|(i, (s, done))| !*done && Some((pc, *i)) != self.cur_entry && same_calls(s))
-            .map(|(_, (s, _))| s.clone())
-    }
-
-    /// Records a stack access `off` bytes below the frame pointer of frame `frame`
-    /// (`grow_stack_state`).
-    fn touch_stack(&self, st: &State, frame: usize, off: i64) {
-        let Some(f) = st.frames.get(frame) else { return };
-        let k = subprog::subprog_of(&self.subprogs, f.subprog);
-        let need = u32::try_from(-off).unwrap_or(0);
-        if let Some(d) = self.depths.get(k) {
-            d.set(d.get().max(need));
-        }
-    }
-
     fn fresh_id(&mut self) -> u32 {
         self.next_id += 1;
         self.next_id
@@ -615,18 +582,7 @@ impl<'a> Explorer<'a> {
             }
             Op::Ja { off } => Ok(vec![(self.target(pc, i64::from(off)), st)]),
             Op::Gotol { imm } => Ok(vec![(self.target(pc, i64::from(imm)), st)]),
-            Op::MayGoto { off } => {
-                // The jump (loop exit) first; the fall-through is queued one iteration deeper,
-                // its scalars widened against the previous iteration's state.
-                let mut fall = st.clone();
-                fall.may_goto_depth += 1;
-                if u64::from(fall.may_goto_depth) > WIDEN_AFTER {
-                    if let Some(prev) = self.prev_entry(pc, &st) {
-                        widen(&prev, &mut fall);
-                    }
-                }
-                Ok(vec![(self.target(pc, i64::from(off)), st), (next, fall)])
-            }
+            Op::MayGoto { off } => Ok(self.may_goto(pc, st, next, self.target(pc, i64::from(off)))),
             Op::Jump { width, cond, dst, src, off } => {
                 let a = self.read(pc, &st, dst)?;
                 let (b, src_reg) = match src {
@@ -882,40 +838,6 @@ fn good_pkt(st: &mut State, p: &Ptr) {
         for s in &mut f.stack {
             if let StackSlot::Spill(r) = s {
                 fix(r);
-            }
-        }
-    }
-}
-
-/// The convergence rule `is_state_visited` applies at a prune point.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum LoopHead {
-    /// A helper call that calls a callback.
-    Callback,
-    /// A `may_goto`.
-    MayGoto,
-    /// Anything else.
-    No,
-}
-
-/// `widen_imprecise_scalars`: scalars of `cur` (registers and spilled slots) that differ from
-/// the same place in `prev`, the previous iteration's state, become unknown. The model keeps
-/// no precision marks, so every scalar counts as imprecise.
-fn widen(prev: &State, cur: &mut State) {
-    let widen_reg = |old: &Reg, new: &mut Reg| {
-        if let (Reg::Scalar(a), Reg::Scalar(b)) = (old, &*new) {
-            if a != b {
-                *new = unknown();
-            }
-        }
-    };
-    for (fo, fc) in prev.frames.iter().zip(cur.frames.iter_mut()) {
-        for (o, c) in fo.regs.iter().zip(fc.regs.iter_mut()) {
-            widen_reg(o, c);
-        }
-        for (i, c) in fc.stack.iter_mut().enumerate() {
-            if let (StackSlot::Spill(o), StackSlot::Spill(c)) = (fo.slot(i), c) {
-                widen_reg(&o, c);
             }
         }
     }
