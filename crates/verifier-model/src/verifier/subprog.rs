@@ -238,7 +238,7 @@ impl Walk<'_> {
         }
         for &(at, callee) in &self.calls[idx] {
             if frame + 1 >= MAX_CALL_FRAMES {
-                let message = format!("the call stack of {} frames is too deep", frame + 1);
+                let message = format!("the call stack of {} frames is too deep !", frame + 1);
                 return Err(SubprogError { insn: at, message });
             }
             self.visit(callee, frame + 1, depth, at)?;
