@@ -7,7 +7,9 @@
 //!
 //! Calls: a static subprogram runs in a new frame on the caller's path; a helper's callback
 //! (`bpf_loop`, `bpf_for_each_map_elem`) is explored from the helper call as often as the
-//! kernel does, going back to the call after each run until the states converge; after an
+//! kernel does, going back to the call after each run until the states converge; a global
+//! function (per [`Env::funcs`]) is only checked against its prototype at the call and is
+//! explored on its own afterwards (`do_check_subprogs`); after an
 //! accepted exploration the combined stack of every call chain is checked
 //! ([`super::subprog`]). `may_goto` jumps first and queues the fall-through one iteration
 //! deeper, as the kernel does; past [`WIDEN_AFTER`] iterations the scalars that changed since
