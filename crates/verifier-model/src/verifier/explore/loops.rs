@@ -2,7 +2,7 @@
 //! `bpf_loop` / `bpf_for_each_map_elem`. Their heads are forced prune points where a state of
 //! an earlier iteration that is still being explored and includes the new one ends the loop
 //! (`is_state_visited`), and where scalars that changed since the previous iteration are
-//! widened (`widen_imprecise_scalars`) once [`WIDEN_AFTER`] iterations were followed exactly.
+//! widened (`widen_imprecise_scalars`) once `WIDEN_AFTER` iterations were followed exactly.
 
 use bpf_patch::op::{CallTarget, Op};
 

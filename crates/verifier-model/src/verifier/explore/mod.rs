@@ -12,7 +12,7 @@
 //! explored on its own afterwards (`do_check_subprogs`); after an
 //! accepted exploration the combined stack of every call chain is checked
 //! ([`super::subprog`]). `may_goto` jumps first and queues the fall-through one iteration
-//! deeper, as the kernel does; past [`WIDEN_AFTER`] iterations the scalars that changed since
+//! deeper, as the kernel does; past 128 iterations the scalars that changed since
 //! the previous iteration are widened so that the loop converges.
 //!
 //! What is not modelled yet (kfunc calls, timer callbacks, dynptrs, atomics outside the stack
