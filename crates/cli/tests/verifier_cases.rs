@@ -76,7 +76,11 @@ fn recorded_verdicts_are_the_kernels() {
     for case in &cases {
         let mut insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let _maps = with_maps(&case.maps, &mut insns);
-        let got = match RawProgram::load(prog_type(case.prog_type), &insns) {
+        let loaded = match case.btf(&insns) {
+            Some((btf, funcs)) => RawProgram::load_with_btf(prog_type(case.prog_type), &insns, &btf, &funcs),
+            None => RawProgram::load(prog_type(case.prog_type), &insns),
+        };
+        let got = match loaded {
             Ok(_) => Expect::Accept,
             Err(RawError::Rejected(s)) => Expect::Reject(s.message.unwrap_or_default()),
             Err(e) => panic!("{}: {e}", case.name),

@@ -32,6 +32,7 @@ pub fn verify_bytes(data: &[u8]) {
             allow_uninit_stack: true,
             kfuncs: &[],
             dev_bound: false,
+            funcs: None,
         };
         if let Ok(report) = verify(&insns, &env) {
             assert!(report.insns_processed <= crate::verifier::explore::INSN_LIMIT + 1);

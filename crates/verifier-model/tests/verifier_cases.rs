@@ -17,6 +17,7 @@ fn verdicts_and_messages_match_the_kernel() {
     let mut wrong = Vec::new();
     for case in &cases {
         let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let funcs = case.func_infos(&insns);
         let env = Env {
             prog_type: case.prog_type,
             maps: &case.maps,
@@ -26,6 +27,7 @@ fn verdicts_and_messages_match_the_kernel() {
             allow_uninit_stack: true,
             kfuncs: &[],
             dev_bound: false,
+            funcs: funcs.as_deref(),
         };
         let report = verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let ours = match report.outcome {

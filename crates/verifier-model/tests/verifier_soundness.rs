@@ -108,6 +108,7 @@ proptest! {
             allow_uninit_stack: true,
             kfuncs: &[],
             dev_bound: false,
+            funcs: None,
         };
         let mut seen: Vec<Vec<State>> = vec![Vec::new(); insns.len()];
         let report = verify_observed(&insns, &env, &mut |pc, st| seen[pc].push(st.clone())).expect("decodes");

@@ -34,6 +34,26 @@ impl RawProgram {
 
     /// As [`RawProgram::load`] under `license` (e.g. `"Proprietary"` to see GPL checks).
     pub fn load_licensed(prog_type: u32, insns: &[Insn], license: &str) -> Result<RawProgram, RawError> {
+        RawProgram::load_full(prog_type, insns, license, None)
+    }
+
+    /// As [`RawProgram::load`] with BTF: the `.BTF` blob `btf` is loaded first and the program
+    /// gets `func_info` records `[insn_off, type_id]` (callbacks and global functions need them).
+    pub fn load_with_btf(
+        prog_type: u32,
+        insns: &[Insn],
+        btf: &[u8],
+        func_info: &[[u32; 2]],
+    ) -> Result<RawProgram, RawError> {
+        RawProgram::load_full(prog_type, insns, "GPL", Some((btf, func_info)))
+    }
+
+    fn load_full(
+        prog_type: u32,
+        insns: &[Insn],
+        license: &str,
+        btf: Option<(&[u8], &[[u32; 2]])>,
+    ) -> Result<RawProgram, RawError> {
         // Copy into u64s so the buffer has bpf_insn's alignment (8-byte slots, align 4).
         let words: Vec<u64> = slots_to_bytes(insns, Endian::Little)
             .chunks_exact(8)
@@ -48,6 +68,27 @@ impl RawProgram {
         opts.log_level = 1;
         opts.log_size = log.len() as u32;
         opts.log_buf = log.as_mut_ptr().cast();
+        let mut _btf_fd = None;
+        if let Some((blob, records)) = btf {
+            // SAFETY: zeroed is the documented initial state of bpf_btf_load_opts; `sz` set below.
+            let mut bopts: libbpf_sys::bpf_btf_load_opts = unsafe { std::mem::zeroed() };
+            bopts.sz = std::mem::size_of::<libbpf_sys::bpf_btf_load_opts>() as libbpf_sys::size_t;
+            // SAFETY: `blob` is valid for its length for the call.
+            let fd = unsafe {
+                libbpf_sys::bpf_btf_load(blob.as_ptr().cast(), blob.len() as libbpf_sys::size_t, &mut bopts)
+            };
+            if fd < 0 {
+                let mut summary = summarize("", false);
+                summary.message = Some(format!("BTF load failed: {}", std::io::Error::last_os_error()));
+                return Err(RawError::Rejected(summary));
+            }
+            // SAFETY: `fd` is a fresh BTF fd that nothing else owns.
+            _btf_fd = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+            opts.prog_btf_fd = fd as u32;
+            opts.func_info = records.as_ptr().cast();
+            opts.func_info_cnt = records.len() as u32;
+            opts.func_info_rec_size = 8;
+        }
         // SAFETY: every pointer is valid for the call: `words` holds insns.len() 8-byte slots in
         // bpf_insn's layout, the strings are NUL-terminated and `log` outlives the call.
         let fd = unsafe {

@@ -14,9 +14,16 @@
 //! `enum bpf_map_type`), a map of maps adding `inner TYPE KEY_SIZE VALUE_SIZE MAX_ENTRIES`; the
 //! program names map `i` (in declaration order) with `ld_pseudo rN, 0x1, i` (`BPF_PSEUDO_MAP_FD`),
 //! which the kernel harness replaces with the fd of a map it creates.
+//!
+//! Cases that need BTF `func_info` (callbacks, global functions) name each subprogram in slot
+//! order with `; func: NAME static|global ARG...` ([`super::case_btf`]).
 
 use std::path::Path;
 
+use bpf_patch::Insn;
+
+use super::case_btf::{self, CaseFunc};
+use super::subprog::FuncInfo;
 use crate::load::{MapShape, ProgType};
 
 /// What the kernel says about a case.
@@ -43,6 +50,8 @@ pub struct Case {
     /// The declared maps in order, then their inner map templates (as
     /// [`crate::load::ObjectImage::map_shapes`] lays them out).
     pub maps: Vec<MapShape>,
+    /// `; func:` lines: the program is loaded with BTF func_info when there are any.
+    pub funcs: Vec<CaseFunc>,
 }
 
 /// `TYPE KEY VALUE MAX` as a shape.
@@ -73,6 +82,7 @@ impl Case {
         let mut expect = None;
         let mut prog_type = ProgType::Xdp;
         let (mut maps, mut inner) = (Vec::new(), Vec::new());
+        let mut funcs = Vec::new();
         for line in text.lines().filter_map(|l| l.trim().strip_prefix(';')) {
             let line = line.trim();
             if let Some(v) = line.strip_prefix("kernel:") {
@@ -91,6 +101,8 @@ impl Case {
                     inner.push((maps.len(), i));
                 }
                 maps.push(m);
+            } else if let Some(v) = line.strip_prefix("func:") {
+                funcs.push(CaseFunc::parse(v).map_err(|e| format!("{name}: {e}"))?);
             }
         }
         let expect = expect.ok_or_else(|| format!("{name}: no `; kernel:` line"))?;
@@ -98,7 +110,27 @@ impl Case {
             maps[outer].inner = u32::try_from(maps.len()).ok();
             maps.push(template);
         }
-        Ok(Case { name: name.to_owned(), source: text.to_owned(), expect, prog_type, maps })
+        Ok(Case { name: name.to_owned(), source: text.to_owned(), expect, prog_type, maps, funcs })
+    }
+
+    /// First slots of the subprograms of `insns` (just 0 when they do not decode or the
+    /// subprograms are malformed).
+    fn starts(insns: &[Insn]) -> Vec<usize> {
+        bpf_patch::op::decode_all(insns)
+            .ok()
+            .and_then(|ops| super::cfg::check_subprogs(&ops, insns.len()).ok())
+            .unwrap_or_else(|| vec![0])
+    }
+
+    /// The model's func_info table for the assembled `insns` (`None` without `; func:` lines).
+    pub fn func_infos(&self, insns: &[Insn]) -> Option<Vec<FuncInfo>> {
+        (!self.funcs.is_empty()).then(|| case_btf::func_infos(&self.funcs, &Self::starts(insns)))
+    }
+
+    /// The `.BTF` blob and func_info records (`[insn_off, type_id]`) to load the assembled
+    /// `insns` with (`None` without `; func:` lines).
+    pub fn btf(&self, insns: &[Insn]) -> Option<(Vec<u8>, Vec<[u32; 2]>)> {
+        (!self.funcs.is_empty()).then(|| case_btf::encode(&self.funcs, &Self::starts(insns), self.prog_type))
     }
 
     /// Every `*.s` case in `dir`, sorted by name.

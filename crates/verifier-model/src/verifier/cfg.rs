@@ -49,7 +49,17 @@ fn err(insn: usize, message: String) -> CfgError {
 /// Builds the graph of `ops` (decoded with their slots; `len` slots in all) and runs the
 /// kernel's checks, reporting the first error as the kernel would.
 pub fn check(ops: &[(Slot, Op)], len: usize) -> Result<Cfg, CfgError> {
-    let target = |from: Slot, rel: i64| i64::from(from.0) + 1 + rel;
+    let subprogs = check_subprogs(ops, len)?;
+    check_cfg(ops, len, subprogs)
+}
+
+fn target(from: Slot, rel: i64) -> i64 {
+    i64::from(from.0) + 1 + rel
+}
+
+/// The kernel's `check_subprogs`: the first slot of every subprogram (ascending, 0 first),
+/// jumps inside their subprogram, and each subprogram ending in an exit or a jump.
+pub fn check_subprogs(ops: &[(Slot, Op)], len: usize) -> Result<Vec<usize>, CfgError> {
     // Subprograms: slot 0, every local call target, every callback address.
     let mut subprogs = vec![0usize];
     for &(s, op) in ops {
@@ -87,6 +97,12 @@ pub fn check(ops: &[(Slot, Op)], len: usize) -> Result<Cfg, CfgError> {
             }
         }
     }
+    Ok(subprogs)
+}
+
+/// The kernel's `check_cfg` on subprograms from [`check_subprogs`]: the instruction graph,
+/// unreachable instructions, jumps into `ld_imm64`, back-edges.
+pub fn check_cfg(ops: &[(Slot, Op)], len: usize, subprogs: Vec<usize>) -> Result<Cfg, CfgError> {
     // check_cfg: a depth-first walk over slots from slot 0. As in the kernel, the second slot
     // of `ld_imm64` is a node too (falling through to the next slot), so a jump into it is
     // reported after the walk, like unreachable code.

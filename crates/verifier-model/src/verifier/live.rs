@@ -71,16 +71,24 @@ impl Liveness {
     }
 
     /// `state` at `pc` with every dead register of every frame made `NotInit` (which includes
-    /// anything): the current frame's liveness at `pc`, a caller's at its call's return point.
+    /// anything): the current frame's liveness at `pc`, a caller's at its call's return point
+    /// (and, below a callback, at the helper call that runs it again).
     pub fn clean(&self, pc: usize, state: &State) -> State {
         let mut out = state.clone();
         let n = out.frames.len();
         for k in 0..n {
-            let at = if k + 1 == n { pc } else { out.frames[k + 1].callsite + 1 };
-            for r in 0..10 {
-                if !self.is_live(at, r) {
-                    out.frames[k].regs[r] = Reg::NotInit;
+            let live = |r: usize| {
+                if k + 1 == n {
+                    return self.is_live(pc, r);
                 }
+                // A caller resumes after the call; a callback's caller goes back to the helper
+                // call itself, which reads its arguments again.
+                let callee = &out.frames[k + 1];
+                self.is_live(callee.callsite + 1, r) || (callee.callback && self.is_live(callee.callsite, r))
+            };
+            let dead: Vec<usize> = (0..10).filter(|&r| !live(r)).collect();
+            for r in dead {
+                out.frames[k].regs[r] = Reg::NotInit;
             }
         }
         out

@@ -6,6 +6,7 @@
 pub mod availability;
 pub mod branch;
 pub mod case;
+pub mod case_btf;
 pub mod cfg;
 pub mod ctx;
 pub mod explore;
@@ -16,6 +17,7 @@ pub mod map_compat;
 pub mod object;
 pub mod scalar;
 pub mod state;
+pub mod subprog;
 pub mod tnum;
 
 pub use scalar::Scalar;

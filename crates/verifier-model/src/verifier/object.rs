@@ -69,12 +69,14 @@ pub fn check_object_with(
     let maps = image.map_shapes();
     let read_only: Vec<bool> = image.maps.iter().map(|m| m.read_only).collect();
     let gpl = obj.license.as_deref().is_some_and(gpl_compatible);
+    let btf = obj.btf().ok().flatten();
     let mut out = Vec::new();
     let selected = |name: &str| check.only.as_deref().is_none_or(|o| o == name);
     for (name, l) in image.programs.iter().filter(|(n, _)| selected(n)) {
         let of_section =
             if check.legacy_sections { ProgType::of_legacy_section } else { ProgType::of_section };
         let prog_type = check.prog_type.unwrap_or_else(|| of_section(&l.section));
+        let funcs = super::subprog::func_infos(obj, btf.as_ref(), l, prog_type);
         let env = Env {
             prog_type,
             maps: &maps,
@@ -84,6 +86,7 @@ pub fn check_object_with(
             allow_uninit_stack: true,
             kfuncs: &image.kfuncs,
             dev_bound: false,
+            funcs: funcs.as_deref(),
         };
         let listing = if check.log_level > 0 { Listing::new(&l.insns) } else { Listing::default() };
         let mut log = Vec::new();

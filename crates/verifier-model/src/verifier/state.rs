@@ -29,6 +29,11 @@ pub enum PtrKind {
         /// Map index.
         map: u32,
     },
+    /// `PTR_TO_MAP_KEY` of map `map` (a `bpf_for_each_map_elem` callback's key).
+    MapKey {
+        /// Map index.
+        map: u32,
+    },
     /// `PTR_TO_MAP_VALUE` of map `map`.
     MapValue {
         /// Map index.
@@ -41,8 +46,11 @@ pub enum PtrKind {
         /// `MEM_RDONLY`.
         rdonly: bool,
     },
-    /// `PTR_TO_FUNC` (a callback).
-    Func,
+    /// `PTR_TO_FUNC`: the address of the subprogram starting at slot `subprog` (a callback).
+    Func {
+        /// First slot of the subprogram.
+        subprog: u32,
+    },
 }
 
 impl PtrKind {
@@ -55,10 +63,11 @@ impl PtrKind {
             PtrKind::PacketMeta => "pkt_meta",
             PtrKind::PacketEnd => "pkt_end",
             PtrKind::Map { .. } => "map_ptr",
+            PtrKind::MapKey { .. } => "map_key",
             PtrKind::MapValue { .. } => "map_value",
             PtrKind::Mem { rdonly: true, .. } => "rdonly_mem",
             PtrKind::Mem { .. } => "mem",
-            PtrKind::Func => "func",
+            PtrKind::Func { .. } => "func",
         }
     }
 }
@@ -227,12 +236,20 @@ pub struct Frame {
     pub stack: Vec<StackSlot>,
     /// The call instruction's index (frames above the first).
     pub callsite: usize,
+    /// First slot of the subprogram this frame runs (the kernel's `subprogno`).
+    pub subprog: usize,
+    /// The frame runs a callback of a helper (`in_callback_fn`): its exit goes back to the
+    /// helper call, which may call it again.
+    pub callback: bool,
+    /// Callbacks of the helper call this frame made so far on this path (`callback_depth`:
+    /// `bpf_loop` stops calling its callback once it reaches the iteration count's maximum).
+    pub callback_depth: u64,
 }
 
 impl Frame {
-    /// A frame with `regs` and an unwritten stack.
+    /// A frame of the main program with `regs` and an unwritten stack.
     pub fn new(regs: [Reg; 11], callsite: usize) -> Frame {
-        Frame { regs, stack: Vec::new(), callsite }
+        Frame { regs, stack: Vec::new(), callsite, subprog: 0, callback: false, callback_depth: 0 }
     }
 
     /// Slot `i` (never written past the end).
@@ -262,6 +279,9 @@ impl Frame {
 pub struct State {
     /// Call frames, the current one last.
     pub frames: Vec<Frame>,
+    /// `may_goto` fall-throughs taken on this path (the kernel's `may_goto_depth`): not part
+    /// of inclusion, it tells loop iterations apart.
+    pub may_goto_depth: u32,
 }
 
 impl State {
@@ -280,6 +300,8 @@ impl State {
         self.frames.len() == other.frames.len()
             && self.frames.iter().zip(&other.frames).all(|(a, b)| {
                 a.callsite == b.callsite
+                    && a.subprog == b.subprog
+                    && a.callback == b.callback
                     && a.regs.iter().zip(&b.regs).all(|(x, y)| x.includes(y))
                     && (0..a.stack.len().max(b.stack.len())).all(|i| a.slot(i).includes(&b.slot(i)))
             })

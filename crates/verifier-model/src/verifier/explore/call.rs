@@ -1,17 +1,22 @@
-//! Calls and exits in the explorer: helper calls checked against the prototype table, and
-//! `exit` from a subprogram or the program.
+//! Calls and exits in the explorer: helper calls checked against the prototype table, the
+//! callbacks of `bpf_loop` and `bpf_for_each_map_elem`, and `exit` from a subprogram, a
+//! callback or the program.
 
 use bpf_patch::op::Reg as R;
 
-use super::{reject, unknown, unsupported, Explorer, Step, Stop};
+use super::{
+    reject, unknown, unsupported, widen, Explorer, Step, Stop, FOR_EACH_MAP_ELEM, LOOP, WIDEN_AFTER,
+};
 use crate::load::ProgType;
 use crate::verifier::availability;
 use crate::verifier::ctx::Access;
 use crate::verifier::helpers::{proto, Arg, Ret, Version};
 use crate::verifier::map_compat::{self, map_type};
-use crate::verifier::state::{Ptr, PtrKind, Reg, State};
+use crate::verifier::scalar::Scalar;
+use crate::verifier::state::{Frame, Ptr, PtrKind, Reg, State};
+use crate::verifier::subprog::{FuncArg, FuncInfo, MAX_CALL_FRAMES};
 
-impl Explorer<'_> {
+impl<'a> Explorer<'a> {
     pub(super) fn call_helper(&mut self, pc: usize, mut st: State, next: usize, id: i32) -> Step {
         if self.env.helpers == Version::Current {
             if let Some(message) = availability::refusal(self.env.prog_type, id) {
@@ -23,6 +28,7 @@ impl Explorer<'_> {
             return reject(pc, "cannot call GPL-restricted function from non-GPL compatible program");
         }
         let mut map = None;
+        let mut callback = None;
         let mut i = 0;
         while i < p.args.len() {
             let regno = (i + 1) as u8;
@@ -83,7 +89,18 @@ impl Explorer<'_> {
                     i += 1;
                 }
                 Arg::ConstSize | Arg::ConstSizeOrZero => {}
-                Arg::Func | Arg::StackOrNull | Arg::Dynptr | Arg::UninitDynptr | Arg::AllocMem => {
+                Arg::Func => match v {
+                    Reg::Ptr(Ptr { kind: PtrKind::Func { subprog }, .. }) => {
+                        callback = Some(subprog as usize)
+                    }
+                    _ => expect("func")?,
+                },
+                Arg::StackOrNull => match v {
+                    Reg::Ptr(Ptr { kind: PtrKind::Stack { .. }, .. }) => {}
+                    Reg::Scalar(s) if s.as_const() == Some(0) => {}
+                    _ => expect("fp")?,
+                },
+                Arg::Dynptr | Arg::UninitDynptr | Arg::AllocMem => {
                     return unsupported(pc, format!("helper {} argument {:?}", p.name, p.args[i]))
                 }
             }
@@ -95,6 +112,14 @@ impl Explorer<'_> {
             }
             if let Some(message) = map_compat::refusal(def.map_type, id) {
                 return reject(pc, message);
+            }
+        }
+        let mut out = Vec::new();
+        if let (Some(cb), LOOP | FOR_EACH_MAP_ELEM) = (callback, id) {
+            let mut cb_state = st.clone();
+            st.cur_mut().callback_depth = 0;
+            if let Some(s) = self.callback_state(pc, &mut cb_state, id, cb, map.map(|m| m.map_type))? {
+                out.push((cb, s));
             }
         }
         let r0 = match p.ret {
@@ -130,21 +155,198 @@ impl Explorer<'_> {
             f.regs[r] = Reg::NotInit;
         }
         f.regs[0] = r0;
+        // The caller goes on first; the callback is explored after (`push_callback_call`).
+        out.insert(0, (next, st));
+        Ok(out)
+    }
+
+    /// The global function starting at slot `start`, if it is one.
+    pub(super) fn global(&self, start: usize) -> Option<&'a FuncInfo> {
+        self.env.funcs?.iter().find(|f| f.global && f.start.index() == start)
+    }
+
+    /// A call of global function `f` (`check_func_call`): the arguments must match its
+    /// prototype; it is verified on its own later and returns an unknown scalar.
+    pub(super) fn call_global(&mut self, pc: usize, mut st: State, next: usize, f: &FuncInfo) -> Step {
+        let start = f.start.index();
+        let subprog = self.subprogs.iter().position(|&s| s == start).unwrap_or(0);
+        let invalid = || format!("Caller passes invalid args into func#{subprog} ('{}')", f.name);
+        for (i, arg) in f.args.iter().enumerate() {
+            let Some(r) = u8::try_from(i + 1).ok().and_then(R::new).filter(|_| i < 5) else {
+                return unsupported(pc, format!("global function {} with more than 5 arguments", f.name));
+            };
+            let v = st.cur().regs[i + 1];
+            let ok = match arg {
+                FuncArg::Scalar => matches!(v, Reg::Scalar(_)),
+                FuncArg::Ctx => matches!(v, Reg::Ptr(Ptr { kind: PtrKind::Ctx, off: 0, .. })),
+                FuncArg::Mem { size, nullable } => match v {
+                    Reg::Scalar(s) if s.as_const() == Some(0) => true,
+                    Reg::Ptr(p) if p.maybe_null && !nullable => false,
+                    Reg::Ptr(p) => {
+                        let mut tmp = st.clone();
+                        let mut q = p;
+                        q.maybe_null = false;
+                        let q = Reg::Ptr(q);
+                        self.helper_mem(pc, &mut tmp, r, q, *size, Access::Read, true).is_ok()
+                            && self.helper_mem(pc, &mut tmp, r, q, *size, Access::Write, true).is_ok()
+                    }
+                    _ => false,
+                },
+                FuncArg::Other(what) => {
+                    return unsupported(pc, format!("global function {} argument: {what}", f.name))
+                }
+            };
+            if !ok {
+                return reject(pc, invalid());
+            }
+        }
+        if !self.called.contains(&start) {
+            self.called.push(start);
+        }
+        let fr = st.cur_mut();
+        for r in 1..=5 {
+            fr.regs[r] = Reg::NotInit;
+        }
+        fr.regs[0] = unknown();
         Ok(vec![(next, st)])
     }
 
-    pub(super) fn exit(&mut self, pc: usize, mut st: State) -> Step {
-        if matches!(st.cur().regs[0], Reg::NotInit) {
-            return reject(pc, "R0 !read_ok");
+    /// The state a global function starting at `start` is verified from: its arguments as
+    /// its prototype describes them (`btf_prepare_func_args`).
+    pub(super) fn global_entry(&mut self, start: usize) -> Result<State, String> {
+        let f = self.global(start).expect("only global functions are called this way");
+        let mut regs = [Reg::NotInit; 11];
+        if f.args.len() > 5 {
+            return Err(format!("global function {} with more than 5 arguments", f.name));
         }
+        for (i, arg) in f.args.iter().enumerate() {
+            regs[i + 1] = match arg {
+                FuncArg::Scalar => unknown(),
+                FuncArg::Ctx => Reg::Ptr(Ptr::new(PtrKind::Ctx, 0)),
+                FuncArg::Mem { size, nullable } => {
+                    let mut p = Ptr::new(PtrKind::Mem { size: *size, rdonly: false }, 0);
+                    if *nullable {
+                        p.maybe_null = true;
+                        p.id = self.fresh_id();
+                    }
+                    Reg::Ptr(p)
+                }
+                FuncArg::Other(what) => return Err(format!("global function {} argument: {what}", f.name)),
+            };
+        }
+        regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
+        let mut frame = Frame::new(regs, 0);
+        frame.subprog = start;
+        Ok(State { frames: vec![frame], may_goto_depth: 0 })
+    }
+
+    /// A frame for subprogram `subprog` called at `callsite` with `regs` (R10 is set here).
+    pub(super) fn callee_frame(
+        &self,
+        st: &State,
+        mut regs: [Reg; 11],
+        callsite: usize,
+        subprog: usize,
+    ) -> Frame {
+        regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: st.frames.len() as u8 }, 0));
+        let mut f = Frame::new(regs, callsite);
+        f.subprog = subprog;
+        f
+    }
+
+    /// `push_callback_call`: `st` (the caller at the helper call, arguments intact) entering
+    /// callback `cb` once more, or `None` when `bpf_loop` has run it as often as its count
+    /// allows on this path.
+    fn callback_state(
+        &self,
+        pc: usize,
+        st: &mut State,
+        id: i32,
+        cb: usize,
+        map_type: Option<u32>,
+    ) -> Result<Option<State>, Stop> {
+        let caller = st.cur().regs;
+        let mut regs = [Reg::NotInit; 11];
+        if id == LOOP {
+            // A pointer count passes ARG_ANYTHING, but this kernel then fails with
+            // "verifier bug: backtracking misuse" (EFAULT): no verdict to model.
+            let Reg::Scalar(count) = caller[1] else { return unsupported(pc, "bpf_loop count is a pointer") };
+            let count = count.umax;
+            if st.cur().callback_depth >= count {
+                return Ok(None);
+            }
+            // callback_fn(u64 index, void *ctx)
+            regs[1] = unknown();
+            regs[2] = caller[3];
+        } else {
+            // The map types with a `map_for_each_callback`.
+            use map_type::{ARRAY, HASH, LRU_HASH, LRU_PERCPU_HASH, PERCPU_ARRAY, PERCPU_HASH};
+            if !matches!(
+                map_type,
+                Some(ARRAY | PERCPU_ARRAY | HASH | PERCPU_HASH | LRU_HASH | LRU_PERCPU_HASH)
+            ) {
+                return reject(pc, "callback function not allowed for map");
+            }
+            let Reg::Ptr(Ptr { kind: PtrKind::Map { map }, .. }) = caller[1] else {
+                return unsupported(pc, "for_each_map_elem without a map");
+            };
+            // callback_fn(map, key, value, ctx)
+            regs[1] = caller[1];
+            regs[2] = Reg::Ptr(Ptr::new(PtrKind::MapKey { map }, 0));
+            regs[3] = Reg::Ptr(Ptr::new(PtrKind::MapValue { map }, 0));
+            regs[4] = caller[3];
+        }
+        if st.frames.len() >= MAX_CALL_FRAMES {
+            return reject(pc, format!("the call stack of {} frames is too deep", st.frames.len() + 1));
+        }
+        st.cur_mut().callback_depth += 1;
+        let mut f = self.callee_frame(st, regs, pc, cb);
+        f.callback = true;
+        st.frames.push(f);
+        Ok(Some(st.clone()))
+    }
+
+    pub(super) fn exit(&mut self, pc: usize, mut st: State) -> Step {
         if st.frames.len() > 1 {
+            // prepare_func_exit
+            let r0 = st.cur().regs[0];
+            if let Reg::Ptr(Ptr { kind: PtrKind::Stack { .. }, .. }) = r0 {
+                return reject(pc, "cannot return stack pointer to the caller");
+            }
             let callee = st.frames.pop().expect("more than one frame");
+            if callee.callback {
+                let Reg::Scalar(v) = r0 else { return reject(pc, "R0 not a scalar value") };
+                if v.smin < 0 || v.smax > 1 {
+                    return reject(pc, invalid_scalar("At callback return", "R0", &v, (0, 1)));
+                }
+                // Back to the helper call, which may call the callback again; after many runs
+                // the scalars that changed since the previous iteration are widened.
+                if st.cur().callback_depth > WIDEN_AFTER {
+                    if let Some(prev) = self.prev_entry(callee.callsite, &st) {
+                        widen(&prev, &mut st);
+                    }
+                }
+                return Ok(vec![(callee.callsite, st)]);
+            }
             let f = st.cur_mut();
-            f.regs[0] = callee.regs[0];
+            f.regs[0] = r0;
             for r in 1..=5 {
                 f.regs[r] = Reg::NotInit;
             }
             return Ok(vec![(callee.callsite + 1, st)]);
+        }
+        if matches!(st.cur().regs[0], Reg::NotInit) {
+            return reject(pc, "R0 !read_ok");
+        }
+        if st.cur().subprog != 0 {
+            // The end of a global function: any scalar.
+            return match st.cur().regs[0] {
+                Reg::Scalar(_) => Ok(Vec::new()),
+                r0 => reject(
+                    pc,
+                    format!("At subprogram exit the register R0 is not a scalar value ({})", r0.type_name()),
+                ),
+            };
         }
         // check_return_code: these types return a value in [0, 1] (cgroup_skb egress programs,
         // whose attach type the model does not know, [0, 3]).
@@ -178,4 +380,19 @@ impl Explorer<'_> {
         }
         Ok(Vec::new())
     }
+}
+
+/// `verbose_invalid_scalar`: a scalar outside the range a return must have.
+fn invalid_scalar(ctx: &str, reg: &str, v: &Scalar, (lo, hi): (i64, i64)) -> String {
+    let mut m = format!("{ctx} the register {reg} has");
+    if v.smin > i64::MIN {
+        m += &format!(" smin={}", v.smin);
+    }
+    if v.smax < i64::MAX {
+        m += &format!(" smax={}", v.smax);
+    }
+    if v.smin == i64::MIN && v.smax == i64::MAX {
+        m += " unknown scalar value";
+    }
+    m + &format!(" should have been in [{lo}, {hi}]")
 }

@@ -8,8 +8,20 @@ use crate::load::ProgType;
 use crate::verifier::ctx::{self, Access, CtxField};
 use crate::verifier::scalar::Scalar;
 use crate::verifier::state::{Byte, Frame, Ptr, PtrKind, Reg, StackSlot, State, STACK_SLOTS};
+use crate::verifier::subprog;
 
 impl Explorer<'_> {
+    /// Records a stack access `off` bytes below the frame pointer of frame `frame`
+    /// (`grow_stack_state`).
+    pub(super) fn touch_stack(&self, st: &State, frame: usize, off: i64) {
+        let Some(f) = st.frames.get(frame) else { return };
+        let k = subprog::subprog_of(&self.subprogs, f.subprog);
+        let need = u32::try_from(-off).unwrap_or(0);
+        if let Some(d) = self.depths.get(k) {
+            d.set(d.get().max(need));
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn mem_access(
         &self,
@@ -46,6 +58,7 @@ impl Explorer<'_> {
                 if frame >= st.frames.len() {
                     return unsupported(pc, "access to a returned frame's stack");
                 }
+                self.touch_stack(st, frame, off);
                 match access {
                     Access::Read => {
                         Ok(stack_read(pc, &st.frames[frame], off, size, self.env.allow_uninit_stack)?)
@@ -105,6 +118,21 @@ impl Explorer<'_> {
                 }
                 Ok(unknown())
             }
+            PtrKind::MapKey { map } => {
+                let Some(def) = self.map(map as i32) else { return unsupported(pc, "unknown map") };
+                if access == Access::Write {
+                    return reject(pc, format!("write to change key R{r} not allowed"));
+                }
+                let ks = i64::from(def.key_size);
+                let (lo, hi) = (off + p.var.smin.max(i64::MIN / 4), off + p.var.umax.min(1 << 40) as i64);
+                if lo < 0 || hi + i64::from(size) > ks {
+                    return reject(
+                        pc,
+                        format!("invalid access to map key, key_size={ks} off={off} size={size}"),
+                    );
+                }
+                Ok(unknown())
+            }
             PtrKind::MapValue { map } => {
                 let Some(def) = self.map(map as i32) else { return unsupported(pc, "unknown map") };
                 if access == Access::Write
@@ -136,16 +164,29 @@ impl Explorer<'_> {
                 if access == Access::Write && rdonly {
                     return reject(pc, format!("R{r} cannot write into rdonly_mem"));
                 }
-                let hi = off + p.var.umax.min(1 << 40) as i64 + i64::from(size);
-                if off + p.var.smin.max(0) < 0 || hi > i64::from(ms) {
+                // check_mem_region_access: the last line the kernel prints names the bound.
+                let fits = |at: i64| at >= 0 && at + i64::from(size) <= i64::from(ms);
+                if p.var.smin < 0 && off + p.var.smin.max(i64::MIN / 4) < 0 {
                     return reject(
                         pc,
-                        format!("invalid access to memory, mem_size={ms} off={off} size={size}"),
+                        format!("R{r} min value is negative, either use unsigned index or do a if (index >=0) check."),
                     );
+                }
+                if !fits(off + p.var.smin.max(i64::MIN / 4)) {
+                    return reject(pc, format!("R{r} min value is outside of the allowed memory range"));
+                }
+                if p.var.umax >= 1 << 29 {
+                    return reject(
+                        pc,
+                        format!("R{r} unbounded memory access, make sure to bounds check any such access"),
+                    );
+                }
+                if !fits(off + p.var.umax as i64) {
+                    return reject(pc, format!("R{r} max value is outside of the allowed memory range"));
                 }
                 Ok(unknown())
             }
-            PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func => {
+            PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. } => {
                 reject(pc, format!("R{r} invalid mem access '{}'", p.kind.name()))
             }
         }
@@ -171,6 +212,7 @@ impl Explorer<'_> {
                 if off < -512 || off + i64::from(size) > 0 {
                     return reject(pc, format!("invalid indirect access to stack R{regno} off={off} size={size}"));
                 }
+                self.touch_stack(st, usize::from(frame), off);
                 let f = &mut st.frames[usize::from(frame)];
                 if access == Access::Write {
                     stack_write(f, off, size, unknown());
@@ -189,7 +231,7 @@ impl Explorer<'_> {
             Reg::Ptr(p) if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta) && !pkt_access => {
                 reject(pc, "helper access to the packet is not allowed")
             }
-            Reg::Ptr(p) if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta | PtrKind::MapValue { .. } | PtrKind::Mem { .. }) => {
+            Reg::Ptr(p) if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta | PtrKind::MapKey { .. } | PtrKind::MapValue { .. } | PtrKind::Mem { .. }) => {
                 let mut tmp = st.clone();
                 self.mem_access(pc, &mut tmp, r, v, 0, size, access, Some(unknown())).map(|_| ())
             }

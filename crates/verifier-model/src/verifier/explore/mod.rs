@@ -5,10 +5,21 @@
 //! explored state includes is not explored again. The first error stops everything and is
 //! reported with the kernel's words, the instruction, the registers and the path to it.
 //!
-//! What is not modelled yet (kfunc calls, callbacks, dynptrs, atomics outside the stack and
-//! map values, helpers missing from [`super::helpers::CURRENT`]) ends the exploration with
+//! Calls: a static subprogram runs in a new frame on the caller's path; a helper's callback
+//! (`bpf_loop`, `bpf_for_each_map_elem`) is explored from the helper call as often as the
+//! kernel does, going back to the call after each run until the states converge; a global
+//! function (per [`Env::funcs`]) is only checked against its prototype at the call and is
+//! explored on its own afterwards (`do_check_subprogs`); after an
+//! accepted exploration the combined stack of every call chain is checked
+//! ([`super::subprog`]). `may_goto` jumps first and queues the fall-through one iteration
+//! deeper, as the kernel does; past 128 iterations the scalars that changed since
+//! the previous iteration are widened so that the loop converges.
+//!
+//! What is not modelled yet (kfunc calls, timer callbacks, dynptrs, atomics outside the stack
+//! and map values, helpers missing from [`super::helpers::CURRENT`]) ends the exploration with
 //! [`Outcome::Unsupported`], never with a verdict.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
 use bpf_patch::op::{AluOp, AtomicOp, CallTarget, Cond, LdImm64Src, Op, Operand, Reg as R, Width};
@@ -20,9 +31,12 @@ use super::helpers::Version;
 use super::live::Liveness;
 use super::scalar::Scalar;
 use super::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
+use super::subprog::{self, FuncInfo, MAX_CALL_FRAMES};
 use crate::load::{MapShape, ProgType};
+use loops::{widen, LoopHead};
 
 mod call;
+mod loops;
 mod mem;
 
 /// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
@@ -31,8 +45,15 @@ pub const INSN_LIMIT: u64 = 1_000_000;
 /// (pruning and loop detection weaken; verdicts stay sound). Bounds memory on programs that
 /// run into [`INSN_LIMIT`] through long loops.
 const MAX_HELD: usize = 1 << 16;
-/// The kernel's `MAX_CALL_FRAMES`.
-const MAX_FRAMES: usize = 8;
+/// Loop iterations (`may_goto` depth, callback runs) explored exactly before widening. The
+/// kernel widens at once the scalars that no earlier iteration needed precisely; the model keeps
+/// no precision marks, so it follows the first iterations exactly (as the kernel follows its
+/// precise counters) and widens every changed scalar after that.
+const WIDEN_AFTER: u64 = 128;
+/// `BPF_FUNC_for_each_map_elem`.
+pub(crate) const FOR_EACH_MAP_ELEM: i32 = 164;
+/// `BPF_FUNC_loop`.
+pub(crate) const LOOP: i32 = 181;
 
 /// What the program runs with.
 #[derive(Clone, Debug)]
@@ -56,6 +77,10 @@ pub struct Env<'a> {
     pub kfuncs: &'a [String],
     /// Loaded device-bound (`BPF_F_XDP_DEV_BOUND_ONLY`).
     pub dev_bound: bool,
+    /// The program's BTF `func_info` (linkage of each function, prototypes of global ones);
+    /// `None` when it is loaded without BTF (callbacks are then refused, and subprograms may
+    /// not tail-call or use `LD_ABS`).
+    pub funcs: Option<&'a [FuncInfo]>,
 }
 
 /// An error as the kernel reports it.
@@ -107,10 +132,23 @@ type Step = Result<Vec<(usize, State)>, Stop>;
 
 struct Explorer<'a> {
     ops: Vec<(Slot, Op)>,
-    live: Liveness,
     index: Vec<Option<usize>>,
     env: &'a Env<'a>,
     next_id: u32,
+    /// First slot of each subprogram, ascending.
+    subprogs: Vec<usize>,
+    /// Stack bytes each subprogram used on any path (`subprog_info[].stack_depth`).
+    depths: Vec<Cell<u32>>,
+    /// Static register liveness (dead registers are forgotten in kept states).
+    live: Liveness,
+    /// Per prune point: the states kept there.
+    explored: HashMap<usize, PrunePoint>,
+    /// Order of the states added to [`PrunePoint::open`].
+    seq: u64,
+    /// `(pc, open slot)` of the state the instruction being stepped added.
+    cur_entry: Option<(usize, usize)>,
+    /// First slots of the global functions explored paths call.
+    called: Vec<usize>,
 }
 
 fn reject<T>(insn: usize, message: impl Into<String>) -> Result<T, Stop> {
@@ -159,9 +197,21 @@ pub fn verify_observed(
         let diag = Diag { insn: 0, message: "empty program".into(), regs: String::new(), path: Vec::new() };
         return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
     }
-    if let Err(e) = super::cfg::check(&ops, insns.len()) {
-        let diag = Diag { insn: e.insn.index(), message: e.message, regs: String::new(), path: Vec::new() };
-        return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
+    let early = |insn: usize, message: String| {
+        let diag = Diag { insn, message, regs: String::new(), path: Vec::new() };
+        Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 })
+    };
+    let subprogs = match super::cfg::check_subprogs(&ops, insns.len()) {
+        Ok(s) => s,
+        Err(e) => return early(e.insn.index(), e.message),
+    };
+    if env.funcs.is_none() {
+        if let Err(e) = subprog::check_abnormal_return(&ops, &subprogs) {
+            return early(e.insn, e.message);
+        }
+    }
+    if let Err(e) = super::cfg::check_cfg(&ops, insns.len(), subprogs.clone()) {
+        return early(e.insn.index(), e.message);
     }
     // add_kfunc_call: the XDP metadata kfuncs need a device-bound program.
     for (_, op) in &ops {
@@ -184,6 +234,10 @@ pub fn verify_observed(
     }
     let mut prune = vec![false; insns.len()];
     for &(s, op) in &ops {
+        // Force checkpoints: loops through callbacks and may_goto converge at these.
+        if matches!(op, Op::MayGoto { .. } | Op::Call(CallTarget::Helper(LOOP | FOR_EACH_MAP_ELEM))) {
+            prune[s.index()] = true;
+        }
         let rel = match op {
             Op::Jump { off, .. } | Op::Ja { off } | Op::MayGoto { off } => i64::from(off),
             Op::Gotol { imm } => i64::from(imm),
@@ -200,9 +254,53 @@ pub fn verify_observed(
         let what = format!("program type {} (its context rules are not modelled)", env.prog_type);
         return Ok(Report { outcome: Outcome::Unsupported { insn: 0, what }, insns_processed: 0, states: 0 });
     }
+    let depths = subprogs.iter().map(|_| Cell::new(0)).collect();
     let live = Liveness::new(&ops, insns.len(), env.helpers);
-    let mut ex = Explorer { ops, live, index, env, next_id: 0 };
-    Ok(ex.run(&prune, observe))
+    let mut ex = Explorer {
+        ops,
+        live,
+        index,
+        env,
+        next_id: 0,
+        subprogs,
+        depths,
+        explored: HashMap::new(),
+        seq: 0,
+        cur_entry: None,
+        called: Vec::new(),
+    };
+    let mut regs = [Reg::NotInit; 11];
+    regs[1] = Reg::Ptr(Ptr::new(PtrKind::Ctx, 0));
+    regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
+    let main = State { frames: vec![Frame::new(regs, 0)], may_goto_depth: 0 };
+    let mut report = ex.run(&prune, observe, 0, main);
+    // do_check_subprogs: global functions the explored paths call, each on its own with
+    // arguments from its prototype, until no new one is called.
+    let mut verified = Vec::new();
+    while report.outcome == Outcome::Accept {
+        let Some(start) = ex.called.iter().copied().filter(|s| !verified.contains(s)).min() else { break };
+        verified.push(start);
+        let state = match ex.global_entry(start) {
+            Ok(s) => s,
+            Err(what) => {
+                report.outcome = Outcome::Unsupported { insn: start, what };
+                break;
+            }
+        };
+        ex.explored.clear();
+        let r = ex.run(&prune, observe, start, state);
+        report.insns_processed += r.insns_processed;
+        report.states += r.states;
+        report.outcome = r.outcome;
+    }
+    if report.outcome == Outcome::Accept {
+        let depths: Vec<u32> = ex.depths.iter().map(Cell::get).collect();
+        if let Err(e) = subprog::check_max_stack_depth(&ex.ops, &ex.subprogs, &depths) {
+            let diag = Diag { insn: e.insn, message: e.message, regs: String::new(), path: Vec::new() };
+            report.outcome = Outcome::Reject(diag);
+        }
+    }
+    Ok(report)
 }
 
 /// A fully explored state kept at a prune point, with dead registers forgotten.
@@ -213,14 +311,26 @@ struct Kept {
     misses: u32,
 }
 
+/// A state still being explored at a prune point.
+pub(super) struct Open {
+    /// With dead registers forgotten.
+    pub(super) state: State,
+    /// When it was added (the latest one is the previous loop iteration's).
+    pub(super) seq: u64,
+}
+
 /// The states of one prune point.
 #[derive(Default)]
-struct PrunePoint {
+pub(super) struct PrunePoint {
     /// Fully explored: a state one of them includes needs no exploration.
     done: Vec<Kept>,
-    /// Still being explored (every path from them not yet followed): they cannot prune, but
-    /// meeting one again exactly is an infinite loop. Hashed, so a long loop costs no scans.
-    open: HashSet<State>,
+    /// Still being explored (not every path from them followed yet): they do not prune,
+    /// except at loop heads ([`LoopHead`]); meeting one again exactly is an infinite loop.
+    /// Slots are reused ([`Work::Done`] names one).
+    pub(super) open: Vec<Option<Open>>,
+    free: Vec<usize>,
+    /// The open states, hashed, so that a long loop costs no scans to detect.
+    exact: HashSet<State>,
 }
 
 enum Work {
@@ -229,23 +339,25 @@ enum Work {
         state: State,
         node: usize,
     },
-    /// Every path from `state` at `pc` has been explored.
+    /// Every path from the state in `open[slot]` of prune point `pc` has been explored.
     Done {
         pc: usize,
-        state: State,
+        slot: usize,
     },
 }
 
-impl Explorer<'_> {
-    fn run(&mut self, prune: &[bool], observe: &mut dyn FnMut(usize, &State)) -> Report {
-        let mut regs = [Reg::NotInit; 11];
-        regs[1] = Reg::Ptr(Ptr::new(PtrKind::Ctx, 0));
-        regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
-        let start = State { frames: vec![Frame::new(regs, 0)] };
+impl<'a> Explorer<'a> {
+    /// `do_check`: explores every path from `entry` in state `start`.
+    fn run(
+        &mut self,
+        prune: &[bool],
+        observe: &mut dyn FnMut(usize, &State),
+        entry: usize,
+        start: State,
+    ) -> Report {
         // Path tree: (insn, parent node).
-        let mut tree: Vec<(usize, usize)> = vec![(0, usize::MAX)];
-        let mut explored: HashMap<usize, PrunePoint> = HashMap::new();
-        let mut work = vec![Work::Visit { pc: 0, state: start, node: 0 }];
+        let mut tree: Vec<(usize, usize)> = vec![(entry, usize::MAX)];
+        let mut work = vec![Work::Visit { pc: entry, state: start, node: 0 }];
         let mut processed = 0u64;
         let mut kept = 0usize;
         // States held now (open and done, all prune points), bounded by MAX_HELD.
@@ -261,10 +373,13 @@ impl Explorer<'_> {
         };
         while let Some(w) = work.pop() {
             let (pc, state, node) = match w {
-                Work::Done { pc, state } => {
-                    if let Some(p) = explored.get_mut(&pc) {
-                        p.open.remove(&state);
-                        p.done.push(Kept { state, hits: 0, misses: 0 });
+                Work::Done { pc, slot } => {
+                    if let Some(p) = self.explored.get_mut(&pc) {
+                        if let Some(open) = p.open.get_mut(slot).and_then(Option::take) {
+                            p.exact.remove(&open.state);
+                            p.free.push(slot);
+                            p.done.push(Kept { state: open.state, hits: 0, misses: 0 });
+                        }
                     }
                     continue;
                 }
@@ -276,11 +391,14 @@ impl Explorer<'_> {
                 let diag = Diag { insn: pc, message, regs: dump_regs(state.cur()), path: path(&tree, node) };
                 return Report { outcome: Outcome::Reject(diag), insns_processed: processed, states: kept };
             }
+            self.cur_entry = None;
             if prune.get(pc).copied().unwrap_or(false) {
+                let loop_head = self.loop_head(pc);
                 // Kept states forget dead registers: paths that differ only there meet.
                 let clean = self.live.clean(pc, &state);
-                let point = explored.entry(pc).or_default();
-                // The kernel's eviction: a state that keeps missing is no longer compared.
+                let point = self.explored.entry(pc).or_default();
+                // The kernel's eviction: a fully explored state that keeps missing is no
+                // longer compared.
                 let mut hit = false;
                 let before = point.done.len();
                 point.done.retain_mut(|k| {
@@ -299,7 +417,18 @@ impl Explorer<'_> {
                 if hit {
                     continue;
                 }
-                if point.open.contains(&clean) {
+                // is_state_visited: at a callback call, a state of an earlier iteration
+                // still being explored that includes this one ends the iteration; at
+                // may_goto, one from another iteration depth does.
+                let loop_hit = |s: &State| match loop_head {
+                    LoopHead::Callback => s.includes(&state),
+                    LoopHead::MayGoto => s.may_goto_depth != state.may_goto_depth && s.includes(&state),
+                    LoopHead::No => false,
+                };
+                if loop_head != LoopHead::No && point.open.iter().flatten().any(|o| loop_hit(&o.state)) {
+                    continue;
+                }
+                if point.exact.contains(&clean) {
                     let diag = Diag {
                         insn: pc,
                         message: format!("infinite loop detected at insn {pc}"),
@@ -313,10 +442,23 @@ impl Explorer<'_> {
                     };
                 }
                 if held < MAX_HELD {
-                    point.open.insert(clean.clone());
+                    self.seq += 1;
+                    let open = Open { state: clean.clone(), seq: self.seq };
+                    let slot = match point.free.pop() {
+                        Some(f) => {
+                            point.open[f] = Some(open);
+                            f
+                        }
+                        None => {
+                            point.open.push(Some(open));
+                            point.open.len() - 1
+                        }
+                    };
+                    point.exact.insert(clean);
                     kept += 1;
                     held += 1;
-                    work.push(Work::Done { pc, state: clean });
+                    work.push(Work::Done { pc, slot });
+                    self.cur_entry = Some((pc, slot));
                 }
             }
             observe(pc, &state);
@@ -428,7 +570,16 @@ impl Explorer<'_> {
                         Some(_) => Reg::Ptr(Ptr::new(PtrKind::MapValue { map: imm as u32 }, next_imm)),
                         None => return reject(pc, format!("fd {imm} is not pointing to valid bpf_map")),
                     },
-                    LdImm64Src::Func => Reg::Ptr(Ptr::new(PtrKind::Func, 0)),
+                    LdImm64Src::Func => {
+                        let target = self.target(pc, i64::from(imm));
+                        let Some(funcs) = self.env.funcs else {
+                            return reject(pc, "missing btf func_info");
+                        };
+                        if funcs.iter().any(|f| f.start.index() == target && f.global) {
+                            return reject(pc, "callback function not static");
+                        }
+                        Reg::Ptr(Ptr::new(PtrKind::Func { subprog: target as u32 }, 0))
+                    }
                     LdImm64Src::BtfId => return unsupported(pc, "ld_imm64 of a kernel BTF id"),
                 };
                 self.write(pc, &mut st, dst, v)?;
@@ -510,7 +661,7 @@ impl Explorer<'_> {
             }
             Op::Ja { off } => Ok(vec![(self.target(pc, i64::from(off)), st)]),
             Op::Gotol { imm } => Ok(vec![(self.target(pc, i64::from(imm)), st)]),
-            Op::MayGoto { .. } => unsupported(pc, "may_goto"),
+            Op::MayGoto { off } => Ok(self.may_goto(pc, st, next, self.target(pc, i64::from(off)))),
             Op::Jump { width, cond, dst, src, off } => {
                 let a = self.read(pc, &st, dst)?;
                 let (b, src_reg) = match src {
@@ -521,18 +672,21 @@ impl Explorer<'_> {
             }
             Op::Call(CallTarget::Helper(id)) => self.call_helper(pc, st, next, id),
             Op::Call(CallTarget::Local(imm)) => {
-                if st.frames.len() >= MAX_FRAMES {
+                let target = self.target(pc, i64::from(imm));
+                if self.global(target).is_none() && st.frames.len() >= MAX_CALL_FRAMES {
                     return reject(
                         pc,
-                        format!("the call stack of {} frames is too deep !", st.frames.len() + 1),
+                        format!("the call stack of {} frames is too deep", st.frames.len() + 1),
                     );
+                }
+                if let Some(f) = self.global(target) {
+                    return self.call_global(pc, st, next, f);
                 }
                 let caller = st.cur().regs;
                 let mut regs = [Reg::NotInit; 11];
                 regs[1..6].copy_from_slice(&caller[1..6]);
-                regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: st.frames.len() as u8 }, 0));
-                st.frames.push(Frame::new(regs, pc));
-                Ok(vec![(self.target(pc, i64::from(imm)), st)])
+                st.frames.push(self.callee_frame(&st, regs, pc, target));
+                Ok(vec![(target, st)])
             }
             Op::Call(CallTarget::Kfunc { .. }) => unsupported(pc, "kfunc call"),
             Op::Callx { .. } => unsupported(pc, "callx"),
@@ -598,7 +752,7 @@ impl Explorer<'_> {
                 format!("R{d} pointer arithmetic on {} prohibited, null-check it first", p.type_name()),
             );
         }
-        if matches!(p.kind, PtrKind::Map { .. } | PtrKind::PacketEnd | PtrKind::Func) {
+        if matches!(p.kind, PtrKind::Map { .. } | PtrKind::PacketEnd | PtrKind::Func { .. }) {
             return reject(pc, format!("R{d} pointer arithmetic on {} prohibited", p.kind.name()));
         }
         match op {

@@ -1,0 +1,13 @@
+; A callback may not return its stack pointer.
+; kernel: reject: cannot return stack pointer to the caller
+; func: main global
+; func: cb static
+r1 = 0x4
+ld_pseudo r2, 0x4, 0x6
+r3 = 0x0
+r4 = 0x0
+call 0xb5
+r0 = 0x0
+exit
+r0 = r10
+exit

@@ -1,0 +1,13 @@
+; A callback must be a static function.
+; kernel: reject: callback function not static
+; func: main global
+; func: cb global
+r1 = 0x4
+ld_pseudo r2, 0x4, 0x6
+r3 = 0x0
+r4 = 0x0
+call 0xb5
+r0 = 0x0
+exit
+r0 = 0x0
+exit

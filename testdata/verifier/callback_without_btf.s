@@ -1,0 +1,11 @@
+; A callback address needs BTF func_info (bpf_loop here).
+; kernel: reject: missing btf func_info
+r1 = 0x4
+ld_pseudo r2, 0x4, 0x6
+r3 = 0x0
+r4 = 0x0
+call 0xb5
+r0 = 0x0
+exit
+r0 = 0x0
+exit
