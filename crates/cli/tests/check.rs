@@ -78,6 +78,10 @@ fn prog_type_overrides_the_section_and_log_level_1_shows_the_path() {
     assert_eq!(p["prog_type"], "sched_cls");
     assert_eq!(p["verdict"], "reject");
     let insn = p["error"]["insn"].as_u64().expect("an instruction");
+    let path: Vec<u64> =
+        p["error"]["path"].as_array().expect("a path").iter().filter_map(|i| i.as_u64()).collect();
+    assert_eq!((path.first(), path.last()), (Some(&0), Some(&insn)), "{p}");
+    assert_eq!(p["error"]["path_len"], path.len());
     let log: Vec<&str> = p["log"].as_array().expect("a log").iter().filter_map(|l| l.as_str()).collect();
     // The path starts at instruction 0 and ends at the failing one, then its registers.
     assert!(log.first().is_some_and(|l| l.starts_with("0: ")), "{log:?}");

@@ -107,14 +107,21 @@ fn inputs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Instructions of a rejection's path given in JSON (its end).
+const PATH_TAIL: usize = 200;
+
 fn verdict(c: &ProgramCheck) -> (&'static str, Value) {
     match &c.report {
         Ok(r) => match &r.outcome {
             Outcome::Accept => ("accept", Value::Null),
-            Outcome::Reject(d) => (
-                "reject",
-                json!({"insn": d.insn, "message": d.message, "regs": d.regs, "path_len": d.path.len()}),
-            ),
+            Outcome::Reject(d) => {
+                // The path's last instructions (all of it unless it is long), and its length.
+                let tail = &d.path[d.path.len().saturating_sub(PATH_TAIL)..];
+                let error = json!({
+                    "insn": d.insn, "message": d.message, "regs": d.regs, "path": tail, "path_len": d.path.len(),
+                });
+                ("reject", error)
+            }
             Outcome::Unsupported { insn, what } => {
                 ("unknown", json!({"insn": insn, "message": format!("not modelled yet: {what}")}))
             }
