@@ -100,9 +100,9 @@ mod tests {
             Byte::Zero,
         ]);
         *frame.slot_mut(2) = StackSlot::Spill(Reg::Scalar(Scalar::constant(7)));
-        let state = State { frames: vec![frame.clone()], may_goto_depth: 0 };
+        let state = State { frames: vec![frame.clone()], may_goto_depth: 0, refs: Vec::new() };
         assert_eq!(state_line(&state), "R1=ctx() R10=fp0 fp-8=0000mmmm fp-24=7");
-        let two = State { frames: vec![frame.clone(), frame], may_goto_depth: 0 };
+        let two = State { frames: vec![frame.clone(), frame], may_goto_depth: 0, refs: Vec::new() };
         assert!(state_line(&two).starts_with("frame0: R1=ctx()"), "{}", state_line(&two));
         assert!(state_line(&two).contains(" frame1: R1=ctx()"), "{}", state_line(&two));
     }

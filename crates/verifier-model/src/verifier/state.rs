@@ -45,6 +45,8 @@ pub enum PtrKind {
         size: u32,
         /// `MEM_RDONLY`.
         rdonly: bool,
+        /// `MEM_RINGBUF`: a ringbuf record (`bpf_ringbuf_reserve`).
+        ringbuf: bool,
     },
     /// `PTR_TO_FUNC`: the address of the subprogram starting at slot `subprog` (a callback).
     Func {
@@ -65,6 +67,7 @@ impl PtrKind {
             PtrKind::Map { .. } => "map_ptr",
             PtrKind::MapKey { .. } => "map_key",
             PtrKind::MapValue { .. } => "map_value",
+            PtrKind::Mem { ringbuf: true, .. } => "ringbuf_mem",
             PtrKind::Mem { rdonly: true, .. } => "rdonly_mem",
             PtrKind::Mem { .. } => "mem",
             PtrKind::Func { .. } => "func",
@@ -87,12 +90,15 @@ pub struct Ptr {
     pub maybe_null: bool,
     /// Packet pointers: bytes from `off` known to be inside the packet.
     pub range: u32,
+    /// The acquired reference it belongs to (`ref_obj_id`; 0: none), released by the helper
+    /// that consumes it.
+    pub ref_obj_id: u32,
 }
 
 impl Ptr {
     /// A pointer with no variable part.
     pub fn new(kind: PtrKind, off: i32) -> Ptr {
-        Ptr { kind, off, var: Scalar::constant(0), id: 0, maybe_null: false, range: 0 }
+        Ptr { kind, off, var: Scalar::constant(0), id: 0, maybe_null: false, range: 0, ref_obj_id: 0 }
     }
 
     /// The kernel's name including `_or_null`.
@@ -142,6 +148,7 @@ impl Reg {
                     && a.maybe_null == b.maybe_null
                     && (a.range <= b.range)
                     && (a.id == 0) == (b.id == 0)
+                    && (a.ref_obj_id == 0) == (b.ref_obj_id == 0)
             }
             _ => false,
         }
@@ -158,6 +165,9 @@ impl fmt::Display for Reg {
                 let mut parts = Vec::new();
                 if p.id != 0 {
                     parts.push(format!("id={}", p.id));
+                }
+                if p.ref_obj_id != 0 {
+                    parts.push(format!("ref_obj_id={}", p.ref_obj_id));
                 }
                 if p.off != 0 {
                     parts.push(format!("off={}", p.off));
@@ -282,6 +292,9 @@ pub struct State {
     /// `may_goto` fall-throughs taken on this path (the kernel's `may_goto_depth`): not part
     /// of inclusion, it tells loop iterations apart.
     pub may_goto_depth: u32,
+    /// Acquired references not yet released (`acquired_refs`): `(id, instruction that acquired
+    /// it)`.
+    pub refs: Vec<(u32, usize)>,
 }
 
 impl State {
@@ -298,6 +311,8 @@ impl State {
     /// Whether every concrete state `other` stands for is one `self` stands for.
     pub fn includes(&self, other: &State) -> bool {
         self.frames.len() == other.frames.len()
+            && self.refs.len() == other.refs.len()
+            && self.refs.iter().zip(&other.refs).all(|(a, b)| a.1 == b.1)
             && self.frames.iter().zip(&other.frames).all(|(a, b)| {
                 a.callsite == b.callsite
                     && a.subprog == b.subprog

@@ -5,7 +5,8 @@
 use bpf_patch::op::Reg as R;
 
 use super::{
-    reject, unknown, unsupported, widen, Explorer, Step, Stop, FOR_EACH_MAP_ELEM, LOOP, WIDEN_AFTER,
+    reject, unknown, unsupported, widen, Explorer, Step, Stop, FOR_EACH_MAP_ELEM, LOOP, TAIL_CALL,
+    WIDEN_AFTER,
 };
 use crate::load::ProgType;
 use crate::verifier::availability;
@@ -13,7 +14,7 @@ use crate::verifier::ctx::Access;
 use crate::verifier::helpers::{proto, Arg, Ret, Version};
 use crate::verifier::map_compat::{self, map_type};
 use crate::verifier::scalar::Scalar;
-use crate::verifier::state::{Frame, Ptr, PtrKind, Reg, State};
+use crate::verifier::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
 use crate::verifier::subprog::{FuncArg, FuncInfo, MAX_CALL_FRAMES};
 
 impl<'a> Explorer<'a> {
@@ -29,6 +30,7 @@ impl<'a> Explorer<'a> {
         }
         let mut map = None;
         let mut callback = None;
+        let mut release = None;
         let mut i = 0;
         while i < p.args.len() {
             let regno = (i + 1) as u8;
@@ -88,7 +90,25 @@ impl<'a> Explorer<'a> {
                     }
                     i += 1;
                 }
+                // ARG_CONST_ALLOC_SIZE_OR_ZERO: the record's size must be known.
+                Arg::ConstSize if p.ret == Ret::AllocMemOrNull => match v {
+                    Reg::Scalar(s) if s.as_const().is_some() => {}
+                    _ => return reject(pc, format!("R{regno} is not a known constant'")),
+                },
                 Arg::ConstSize | Arg::ConstSizeOrZero => {}
+                // ARG_PTR_TO_RINGBUF_MEM | OBJ_RELEASE: the record itself, NULL-checked.
+                Arg::AllocMem => match v {
+                    Reg::Ptr(q @ Ptr { kind: PtrKind::Mem { ringbuf: true, .. }, maybe_null: false, .. }) => {
+                        if q.off != 0 || q.var.as_const() != Some(0) {
+                            return reject(
+                                pc,
+                                format!("R{regno} must have zero offset when passed to release func or trusted arg to kfunc"),
+                            );
+                        }
+                        release = Some(q.ref_obj_id);
+                    }
+                    _ => expect("ringbuf_mem")?,
+                },
                 Arg::Func => match v {
                     Reg::Ptr(Ptr { kind: PtrKind::Func { subprog }, .. }) => {
                         callback = Some(subprog as usize)
@@ -100,7 +120,7 @@ impl<'a> Explorer<'a> {
                     Reg::Scalar(s) if s.as_const() == Some(0) => {}
                     _ => expect("fp")?,
                 },
-                Arg::Dynptr | Arg::UninitDynptr | Arg::AllocMem => {
+                Arg::Dynptr | Arg::UninitDynptr => {
                     return unsupported(pc, format!("helper {} argument {:?}", p.name, p.args[i]))
                 }
             }
@@ -113,6 +133,12 @@ impl<'a> Explorer<'a> {
             if let Some(message) = map_compat::refusal(def.map_type, id) {
                 return reject(pc, message);
             }
+        }
+        if let Some(id) = release {
+            release_reference(&mut st, id);
+        }
+        if id == TAIL_CALL && !st.refs.is_empty() {
+            return reject(pc, "tail_call would lead to reference leak");
         }
         let mut out = Vec::new();
         if let (Some(cb), LOOP | FOR_EACH_MAP_ELEM) = (callback, id) {
@@ -146,6 +172,16 @@ impl<'a> Explorer<'a> {
                     ptr.maybe_null = true;
                     ptr.id = self.fresh_id();
                 }
+                Reg::Ptr(ptr)
+            }
+            Ret::AllocMemOrNull => {
+                let Reg::Scalar(size) = st.cur().regs[2] else { return unsupported(pc, "record size") };
+                let size = u32::try_from(size.as_const().unwrap_or(u64::MAX)).unwrap_or(u32::MAX);
+                let mut ptr = Ptr::new(PtrKind::Mem { size, rdonly: false, ringbuf: true }, 0);
+                ptr.maybe_null = true;
+                ptr.id = self.fresh_id();
+                ptr.ref_obj_id = ptr.id;
+                st.refs.push((ptr.id, pc));
                 Reg::Ptr(ptr)
             }
             other => return unsupported(pc, format!("helper return {other:?}")),
@@ -224,7 +260,7 @@ impl<'a> Explorer<'a> {
                 FuncArg::Scalar => unknown(),
                 FuncArg::Ctx => Reg::Ptr(Ptr::new(PtrKind::Ctx, 0)),
                 FuncArg::Mem { size, nullable } => {
-                    let mut p = Ptr::new(PtrKind::Mem { size: *size, rdonly: false }, 0);
+                    let mut p = Ptr::new(PtrKind::Mem { size: *size, rdonly: false, ringbuf: false }, 0);
                     if *nullable {
                         p.maybe_null = true;
                         p.id = self.fresh_id();
@@ -237,7 +273,7 @@ impl<'a> Explorer<'a> {
         regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
         let mut frame = Frame::new(regs, 0);
         frame.subprog = start;
-        Ok(State { frames: vec![frame], may_goto_depth: 0 })
+        Ok(State { frames: vec![frame], may_goto_depth: 0, refs: Vec::new() })
     }
 
     /// A frame for subprogram `subprog` called at `callsite` with `regs` (R10 is set here).
@@ -348,6 +384,9 @@ impl<'a> Explorer<'a> {
                 ),
             };
         }
+        if !st.refs.is_empty() {
+            return reject(pc, "BPF_EXIT instruction in main prog would lead to reference leak");
+        }
         // check_return_code: these types return a value in [0, 1] (cgroup_skb egress programs,
         // whose attach type the model does not know, [0, 3]).
         if matches!(self.env.prog_type, ProgType::CgroupSkb | ProgType::SockOps | ProgType::CgroupSock) {
@@ -395,4 +434,23 @@ fn invalid_scalar(ctx: &str, reg: &str, v: &Scalar, (lo, hi): (i64, i64)) -> Str
         m += " unknown scalar value";
     }
     m + &format!(" should have been in [{lo}, {hi}]")
+}
+
+/// `release_reference`: the reference goes, and every register or spill holding a pointer of
+/// it becomes an unknown scalar (`mark_reg_invalid` for a privileged loader).
+pub(super) fn release_reference(st: &mut State, id: u32) {
+    st.refs.retain(|(r, _)| *r != id);
+    for f in &mut st.frames {
+        let fix = |r: &mut Reg| {
+            if matches!(r, Reg::Ptr(p) if p.ref_obj_id == id) {
+                *r = unknown();
+            }
+        };
+        f.regs.iter_mut().for_each(fix);
+        for s in &mut f.stack {
+            if let StackSlot::Spill(r) = s {
+                fix(r);
+            }
+        }
+    }
 }

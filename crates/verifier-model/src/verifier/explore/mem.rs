@@ -160,7 +160,7 @@ impl Explorer<'_> {
                 }
                 Ok(unknown())
             }
-            PtrKind::Mem { size: ms, rdonly } => {
+            PtrKind::Mem { size: ms, rdonly, .. } => {
                 if access == Access::Write && rdonly {
                     return reject(pc, format!("R{r} cannot write into rdonly_mem"));
                 }

@@ -54,6 +54,8 @@ const WIDEN_AFTER: u64 = 128;
 pub(crate) const FOR_EACH_MAP_ELEM: i32 = 164;
 /// `BPF_FUNC_loop`.
 pub(crate) const LOOP: i32 = 181;
+/// `BPF_FUNC_tail_call`.
+pub(crate) const TAIL_CALL: i32 = 12;
 
 /// What the program runs with.
 #[derive(Clone, Debug)]
@@ -272,7 +274,7 @@ pub fn verify_observed(
     let mut regs = [Reg::NotInit; 11];
     regs[1] = Reg::Ptr(Ptr::new(PtrKind::Ctx, 0));
     regs[10] = Reg::Ptr(Ptr::new(PtrKind::Stack { frame: 0 }, 0));
-    let main = State { frames: vec![Frame::new(regs, 0)], may_goto_depth: 0 };
+    let main = State { frames: vec![Frame::new(regs, 0)], may_goto_depth: 0, refs: Vec::new() };
     let mut report = ex.run(&prune, observe, 0, main);
     // do_check_subprogs: global functions the explored paths call, each on its own with
     // arguments from its prototype, until no new one is called.
@@ -646,6 +648,9 @@ impl<'a> Explorer<'a> {
                 ) {
                     return reject(pc, "BPF_LD_[ABS|IND] instructions not allowed for this program type");
                 }
+                if !st.refs.is_empty() {
+                    return reject(pc, "BPF_LD_[ABS|IND] cannot be mixed with socket references");
+                }
                 if !matches!(st.cur().regs[6], Reg::Ptr(Ptr { kind: PtrKind::Ctx, .. })) {
                     return reject(pc, "at the time of BPF_LD_ABS|IND R6 != pointer to skb");
                 }
@@ -876,8 +881,12 @@ fn op_name(op: AluOp) -> &'static str {
     }
 }
 
-/// After a NULL check: registers sharing `id` become 0 (`null`) or lose `maybe_null`.
+/// After a NULL check: registers sharing `id` become 0 (`null`) or lose `maybe_null`; on the
+/// NULL side a reference acquired with that id is gone (nothing was acquired).
 fn mark_null(st: &mut State, id: u32, null: bool) {
+    if null {
+        st.refs.retain(|(r, _)| *r != id);
+    }
     for f in &mut st.frames {
         let fix = |r: &mut Reg| {
             if let Reg::Ptr(p) = r {
