@@ -42,7 +42,7 @@ pub fn find_sites(obj: &BpfObject, abi: Abi) -> Result<Vec<Site>, UnrollError> {
                     kfunc: kfunc.name(),
                 })?;
             let slot = Slot(r.slot.0 - p.start.0);
-            match Op::decode(&cs.insns, r.slot) {
+            match Op::decode(&cs.insns[r.slot.index()..], r.slot) {
                 Ok(Op::Call(CallTarget::Local(_) | CallTarget::Kfunc { .. })) => {}
                 _ => {
                     return Err(UnrollError::NotACall { program: p.name.clone(), slot, kfunc: kfunc.name() });
