@@ -3,6 +3,8 @@
 //! `stub` rewrite loads into the running kernel without device binding and runs under
 //! `BPF_PROG_TEST_RUN`.
 
+#![allow(clippy::print_stderr)] // the kernel tests report what they ran
+
 mod common;
 
 use std::path::Path;
@@ -51,7 +53,9 @@ fn json_report_names_each_site_at_its_place_in_the_output() {
                 assert!(at + n <= p.len as usize);
                 assert_eq!(site["stack_bytes"], 0);
                 let regs = site["regs_written"].as_array().expect("regs");
-                assert!(regs.iter().all(|r| ["r0", "r2", "r3", "r4", "r5"].contains(&r.as_str().expect("name"))));
+                assert!(regs
+                    .iter()
+                    .all(|r| ["r0", "r2", "r3", "r4", "r5"].contains(&r.as_str().expect("name"))));
                 assert!(regs.contains(&serde_json::json!("r0")));
                 // The last emitted instruction of every sequence sets r0 or jumps to the end.
                 let last = obj.insns_of(p)[at + n - 1];
@@ -65,10 +69,21 @@ fn json_report_names_each_site_at_its_place_in_the_output() {
 fn show_prints_the_call_then_the_annotated_sequence() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out_path = dir.path().join("out.o");
-    let out = bpfpatch(&["unroll", s(&testdata("xdp_meta.v3.o")), "-o", s(&out_path), "--driver", "veth", "--show"]);
+    let out = bpfpatch(&[
+        "unroll",
+        s(&testdata("xdp_meta.v3.o")),
+        "-o",
+        s(&out_path),
+        "--driver",
+        "veth",
+        "--show",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(text.contains("read_timestamp insn 4: bpf_xdp_metadata_rx_timestamp -> 10 insns, writes r0,r3,r4,r5"), "{text}");
+    assert!(
+        text.contains("read_timestamp insn 4: bpf_xdp_metadata_rx_timestamp -> 10 insns, writes r0,r3,r4,r5"),
+        "{text}"
+    );
     assert!(text.contains("  was 4: call -0x1  ; bpf_xdp_metadata_rx_timestamp"), "{text}");
     assert!(text.contains("r3 = *(u64 *)(r1 + 0x38)  ; r3 = ((struct veth_xdp_buff *)ctx)->skb"), "{text}");
     assert_eq!(text.matches("  was ").count(), 6);
@@ -104,7 +119,16 @@ fn stub_rewrite_loads_without_device_binding_and_test_runs() {
     for name in ["xdp_meta.v3.o", "xdp_meta.v4.o"] {
         let dir = tempfile::tempdir().expect("temp dir");
         let out_path = dir.path().join("stub.o");
-        let out = bpfpatch(&["unroll", s(&testdata(name)), "-o", s(&out_path), "--driver", "veth", "--lowering", "stub"]);
+        let out = bpfpatch(&[
+            "unroll",
+            s(&testdata(name)),
+            "-o",
+            s(&out_path),
+            "--driver",
+            "veth",
+            "--lowering",
+            "stub",
+        ]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let bytes = std::fs::read(&out_path).expect("written");
         let loads = load_each(&bytes, &LoadOptions::default()).expect("libbpf opens the rewrite");
@@ -132,7 +156,8 @@ fn kernel_lowering_is_rejected_by_todays_verifier_as_designed() {
     let out_path = dir.path().join("kernel.o");
     let out = bpfpatch(&["unroll", s(&testdata("xdp_meta.v4.o")), "-o", s(&out_path), "--driver", "veth"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let loads = load_each(&std::fs::read(&out_path).expect("written"), &LoadOptions::default()).expect("opens");
+    let loads =
+        load_each(&std::fs::read(&out_path).expect("written"), &LoadOptions::default()).expect("opens");
     assert_eq!(loads.len(), 4);
     for l in &loads {
         assert!(!l.accepted, "{}", l.name);

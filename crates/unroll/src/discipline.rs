@@ -126,10 +126,7 @@ mod tests {
             ("r0 = *(u64 *)(r10 - 8)", vec![Violation::UsesStack { insn: 0 }]),
             (
                 "call 0x1",
-                vec![
-                    Violation::WritesReg { insn: 0, reg: Reg::R1 },
-                    Violation::LeavesSequence { insn: 0 },
-                ],
+                vec![Violation::WritesReg { insn: 0, reg: Reg::R1 }, Violation::LeavesSequence { insn: 0 }],
             ),
             ("goto +0x1", vec![Violation::JumpsOutside { insn: 0, target: 2 }]),
         ];

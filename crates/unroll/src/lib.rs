@@ -3,7 +3,7 @@
 //!
 //! - [`kfunc`]: the catalogue of the two ABIs ([`Abi::Mainline`], [`Abi::Rfc`]).
 //! - [`sites`]: the calls in an object, found from the relocations against the kfunc symbols.
-//! - [`emit`]: the sequences as data, per [`Driver`] and [`Lowering`], each instruction
+//! - [`emit`](mod@emit): the sequences as data, per [`Driver`] and [`Lowering`], each instruction
 //!   annotated; offsets from the interpreter's [`bpf_verifier_model::interp::Layouts`].
 //! - [`discipline`]: the register / stack rule every sequence is checked against.
 //! - [`rewrite`]: [`unroll`], bytes in, bytes out, with a per-site [`Report`].

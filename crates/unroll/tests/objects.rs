@@ -20,7 +20,11 @@ fn objects() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("testdata/obj exists")
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("xdp_meta.") && n.ends_with(".o")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("xdp_meta.") && n.ends_with(".o"))
+        })
         .collect();
     v.sort();
     assert!(!v.is_empty(), "no xdp_meta objects in {}", dir.display());
@@ -84,8 +88,8 @@ fn testdata_objects_unroll_with_every_driver_lowering_and_abi() {
             for driver in Driver::ALL {
                 for lowering in Lowering::ALL {
                     let what = format!("{} {driver} {lowering} {abi}", path.display());
-                    let (out, report) =
-                        unroll(&bytes, &Options::new(driver, lowering, abi)).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let (out, report) = unroll(&bytes, &Options::new(driver, lowering, abi))
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
                     let obj = BpfObject::parse(&out).unwrap_or_else(|e| panic!("{what}: output: {e}"));
                     for s in &obj.sections {
                         listing(&s.insns).unwrap_or_else(|e| panic!("{what}: {}: {e}", s.name));
@@ -95,7 +99,12 @@ fn testdata_objects_unroll_with_every_driver_lowering_and_abi() {
                     for s in &report.sites {
                         let p = obj.program(&s.program).expect("function kept");
                         let at = s.insn.index();
-                        assert_eq!(&obj.insns_of(p)[at..at + s.emitted()], &s.code[..], "{what}: {}", s.program);
+                        assert_eq!(
+                            &obj.insns_of(p)[at..at + s.emitted()],
+                            &s.code[..],
+                            "{what}: {}",
+                            s.program
+                        );
                         assert_eq!(s.annotations.len(), s.emitted());
                         assert_eq!(s.stack_bytes, 0);
                         let orig = input.program(&s.program).expect("function");
@@ -119,7 +128,8 @@ fn testdata_objects_unroll_with_every_driver_lowering_and_abi() {
 fn mainline_sites_of_xdp_meta_are_found_per_function() {
     for path in objects() {
         let bytes = std::fs::read(&path).expect("readable");
-        let (_, report) = unroll(&bytes, &Options::new(Driver::Veth, Lowering::Kernel, Abi::Mainline)).expect("unrolls");
+        let (_, report) =
+            unroll(&bytes, &Options::new(Driver::Veth, Lowering::Kernel, Abi::Mainline)).expect("unrolls");
         let got: Vec<(&str, Kfunc)> = report.sites.iter().map(|s| (s.program.as_str(), s.kfunc)).collect();
         assert_eq!(
             got,
@@ -135,7 +145,8 @@ fn mainline_sites_of_xdp_meta_are_found_per_function() {
             path.display()
         );
         // Under the RFC ABI only the timestamp calls are its kfunc (value-returning).
-        let (_, rfc) = unroll(&bytes, &Options::new(Driver::Veth, Lowering::Kernel, Abi::Rfc)).expect("unrolls");
+        let (_, rfc) =
+            unroll(&bytes, &Options::new(Driver::Veth, Lowering::Kernel, Abi::Rfc)).expect("unrolls");
         assert!(rfc.sites.iter().all(|s| s.kfunc == Kfunc::RfcRxTimestamp));
         assert_eq!(rfc.sites.len(), 2);
     }
@@ -160,7 +171,8 @@ fn stub_rewrite_is_accepted_by_the_abstract_verifier() {
             assert_eq!(v, "reject: metadata kfuncs require device-bound program", "{name}");
         }
         for driver in Driver::ALL {
-            let (out, report) = unroll(&bytes, &Options::new(driver, Lowering::Stub, Abi::Mainline)).expect("unrolls");
+            let (out, report) =
+                unroll(&bytes, &Options::new(driver, Lowering::Stub, Abi::Mainline)).expect("unrolls");
             let got = verdicts(&BpfObject::parse(&out).expect("parses"));
             assert_eq!(got.len(), original.len());
             for (name, v, at) in &got {
@@ -171,9 +183,11 @@ fn stub_rewrite_is_accepted_by_the_abstract_verifier() {
                 let what = format!("{} {driver} stub: {name}: {v}", path.display());
                 assert!(MODEL_GAPS.iter().any(|(p, m, _)| p == name && m == v), "{what}");
                 let at = at.expect("a located verdict");
-                let inside = report.sites.iter().filter(|s| &s.program == name).any(|s| {
-                    (s.insn.index()..s.insn.index() + s.emitted()).contains(&at)
-                });
+                let inside = report
+                    .sites
+                    .iter()
+                    .filter(|s| &s.program == name)
+                    .any(|s| (s.insn.index()..s.insn.index() + s.emitted()).contains(&at));
                 assert!(!inside, "{what}: at insn {at}, inside an emitted sequence");
                 gaps += 1;
             }
@@ -185,11 +199,13 @@ fn stub_rewrite_is_accepted_by_the_abstract_verifier() {
 
 #[test]
 fn before_and_after_listings_are_snapshotted() {
-    let path = objects().into_iter().find(|p| p.ends_with("xdp_meta.v3.o")).expect("xdp_meta.v3.o is committed");
+    let path =
+        objects().into_iter().find(|p| p.ends_with("xdp_meta.v3.o")).expect("xdp_meta.v3.o is committed");
     let bytes = std::fs::read(&path).expect("readable");
     let mut text = format!("== before\n{}", program_listing(&BpfObject::parse(&bytes).expect("parses")));
     for lowering in Lowering::ALL {
-        let (out, report) = unroll(&bytes, &Options::new(Driver::Veth, lowering, Abi::Mainline)).expect("unrolls");
+        let (out, report) =
+            unroll(&bytes, &Options::new(Driver::Veth, lowering, Abi::Mainline)).expect("unrolls");
         text.push_str(&format!("== after: veth, {lowering}, mainline\n"));
         for s in &report.sites {
             text.push_str(&format!(

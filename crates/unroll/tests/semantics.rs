@@ -19,7 +19,9 @@ use bpf_patch::filter::{call_kfunc, exit};
 use bpf_patch::Insn;
 use bpf_unroll::{emit, Abi, Driver, Kfunc, Lowering};
 use bpf_verifier_model::interp::xdp_meta::{register_rfc, xdp_to_skb_metadata, XDP_META_F_HASH};
-use bpf_verifier_model::interp::{Helpers, Layouts, Memory, Program, RegionKind, VethSkb, Vm, XdpDriver, XdpSetup};
+use bpf_verifier_model::interp::{
+    Helpers, Layouts, Memory, Program, RegionKind, VethSkb, Vm, XdpDriver, XdpSetup,
+};
 
 const UNTOUCHED: u8 = 0xaa;
 
@@ -65,13 +67,19 @@ fn cases() -> Vec<(&'static str, XdpDriver)> {
     vec![
         ("xdp_frame path (skb NULL)", XdpDriver::Veth(None)),
         ("skb without stamp, hash or tag", veth(|_| {})),
-        ("hw stamp, l4 hash", veth(|s| (s.hwtstamp, s.hash, s.l4_hash) = (0x1122_3344_5566_7788, 0xabc, true))),
+        (
+            "hw stamp, l4 hash",
+            veth(|s| (s.hwtstamp, s.hash, s.l4_hash) = (0x1122_3344_5566_7788, 0xabc, true)),
+        ),
         ("hash 0, l4_hash", veth(|s| s.l4_hash = true)),
         ("hash 0, sw_hash", veth(|s| s.sw_hash = true)),
         ("hash, sw_hash", veth(|s| (s.hash, s.sw_hash) = (0x1234, true))),
         ("hash, l4_hash and sw_hash", veth(|s| (s.hash, s.l4_hash, s.sw_hash) = (0x5678, true, true))),
         ("vlan 802.1Q", veth(|s| (s.vlan, s.sw_hash, s.hash) = (Some((0x8100, 10)), true, 7))),
-        ("vlan 802.1ad, stamp", veth(|s| (s.vlan, s.hwtstamp, s.l4_hash) = (Some((0x88a8, 0x2005)), 99, true))),
+        (
+            "vlan 802.1ad, stamp",
+            veth(|s| (s.vlan, s.hwtstamp, s.l4_hash) = (Some((0x88a8, 0x2005)), 99, true)),
+        ),
         ("hash but neither bit (flow dissector)", veth(|s| (s.hash, s.flow_hash) = (0x99, (0x4343, false)))),
     ]
 }

@@ -40,7 +40,10 @@ pub(crate) fn stub(asm: &mut Asm) {
         _ => &[],
     };
     for (&(reg, size), name) in k.out_params().iter().zip(names) {
-        asm.op(st_mem(size, reg, 0, 0), format!("{name} = 0 ({}; the verifier assumed it written)", type_of(size)));
+        asm.op(
+            st_mem(size, reg, 0, 0),
+            format!("{name} = 0 ({}; the verifier assumed it written)", type_of(size)),
+        );
     }
     default(asm);
 }

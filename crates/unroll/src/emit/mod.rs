@@ -116,7 +116,12 @@ impl Sequence {
 }
 
 /// The sequence replacing a call of `kfunc` for `driver` in `lowering`, offsets from `layouts`.
-pub fn emit(driver: Driver, kfunc: Kfunc, lowering: Lowering, layouts: &Layouts) -> Result<Sequence, UnrollError> {
+pub fn emit(
+    driver: Driver,
+    kfunc: Kfunc,
+    lowering: Lowering,
+    layouts: &Layouts,
+) -> Result<Sequence, UnrollError> {
     let mut asm = Asm::new(driver, kfunc);
     match (lowering, driver) {
         (Lowering::Stub, _) => fallback::stub(&mut asm),
@@ -166,7 +171,14 @@ impl Asm {
     }
 
     /// `if dst cond src goto target` with a register operand (64-bit compare), annotated.
-    pub(crate) fn jump_reg(&mut self, cond: Cond, dst: Reg, src: Reg, target: Target, note: impl Into<String>) {
+    pub(crate) fn jump_reg(
+        &mut self,
+        cond: Cond,
+        dst: Reg,
+        src: Reg,
+        target: Target,
+        note: impl Into<String>,
+    ) {
         self.patch.jump(Width::W64, cond, dst, Operand::Reg(src), target);
         self.notes.push(note.into());
     }

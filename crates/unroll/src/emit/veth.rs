@@ -145,7 +145,10 @@ fn rx_hash(asm: &mut Asm, o: &Offsets) {
     load_skb(asm, o, R4);
     asm.jump(Cond::Eq, R4, 0, Target::Label(no_data), "if (!skb) -ENODATA");
     ld(asm, R5, R4, o.l4_hash, "r5 = the byte holding skb->l4_hash and skb->sw_hash");
-    asm.op(alu64_imm(AluOp::And, R5, l4 | sw), format!("r5 = skb->l4_hash ({l4:#x}) | skb->sw_hash ({sw:#x})"));
+    asm.op(
+        alu64_imm(AluOp::And, R5, l4 | sw),
+        format!("r5 = skb->l4_hash ({l4:#x}) | skb->sw_hash ({sw:#x})"),
+    );
     asm.jump(
         Cond::Eq,
         R5,
