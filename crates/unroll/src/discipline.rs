@@ -1,7 +1,11 @@
 //! The register and stack discipline of emitted sequences (kernel-notes §B.5): what a sequence
-//! writes, reads and uses of the stack ([`usage`]), and the RFC's rule checked on it
-//! ([`check`]): only R0 and R2-R5 written, R1 and R6-R10 never written, no stack access through
-//! R10, no call, no `exit`, and every jump landing inside the sequence or just after it.
+//! writes, reads and uses of the stack ([`usage`]), and the rules checked on it:
+//! - [`check`], the RFC's rule for the `kernel` and `stub` lowerings: only R0 and R2-R5
+//!   written, R1 and R6-R10 never written, no stack access through R10, no call, no `exit`;
+//! - [`check_loadable`]: R0-R5 written (the replaced call clobbered them anyway), stack accesses
+//!   only in the given fresh slots, calls only to the given kfunc BTF ids;
+//!
+//! and for both, every jump landing inside the sequence or just after it.
 
 use bpf_patch::op::{decode_all, Op, Reg};
 use bpf_patch::Insn;
@@ -71,8 +75,18 @@ pub fn usage(insns: &[Insn]) -> Usage {
     Usage { regs_written: w, regs_read: r, stack_bytes: 0 }
 }
 
-/// Every breach of the discipline in `insns` (empty: the sequence complies).
+/// Every breach of the RFC's discipline in `insns` (empty: the sequence complies).
 pub fn check(insns: &[Insn]) -> Vec<Violation> {
+    check_with(insns, ALLOWED_WRITES, None, &[])
+}
+
+/// Every breach of the `loadable` discipline: writes within R0-R5, stack accesses only within
+/// `[r10 + stack.0, r10 + stack.1)`, calls only to the kfuncs `kfuncs`.
+pub fn check_loadable(insns: &[Insn], stack: (i16, i16), kfuncs: &[i32]) -> Vec<Violation> {
+    check_with(insns, 0b11_1111, Some(stack), kfuncs)
+}
+
+fn check_with(insns: &[Insn], allowed: u16, stack_ok: Option<(i16, i16)>, kfuncs: &[i32]) -> Vec<Violation> {
     let ops = match decode_all(insns) {
         Ok(ops) => ops,
         Err(e) => return vec![Violation::Decode(e.to_string())],
@@ -82,18 +96,25 @@ pub fn check(insns: &[Insn]) -> Vec<Violation> {
     for (slot, op) in &ops {
         let insn = slot.0;
         let w = op.regs_written();
-        for reg in Usage::regs(w & !ALLOWED_WRITES) {
+        for reg in Usage::regs(w & !allowed) {
             out.push(Violation::WritesReg { insn, reg });
         }
-        let stack = match *op {
-            Op::Load { src, .. } => src == Reg::R10,
-            Op::Store { dst, .. } | Op::StoreImm { dst, .. } | Op::Atomic { dst, .. } => dst == Reg::R10,
-            _ => false,
-        } || op.regs_read() & Reg::R10.mask() != 0;
-        if stack {
+        let access = match *op {
+            Op::Load { src: Reg::R10, off, size, .. } => Some((off, size)),
+            Op::Store { dst: Reg::R10, off, size, .. }
+            | Op::StoreImm { dst: Reg::R10, off, size, .. }
+            | Op::Atomic { dst: Reg::R10, off, size, .. } => Some((off, size)),
+            _ => None,
+        };
+        let in_slots = |(off, size): (i16, bpf_patch::op::Size)| {
+            stack_ok.is_some_and(|(lo, hi)| off >= lo && i32::from(off) + size_bytes(size) <= i32::from(hi))
+        };
+        let other_use = access.is_none() && op.regs_read() & Reg::R10.mask() != 0;
+        if other_use || access.is_some_and(|a| !in_slots(a)) {
             out.push(Violation::UsesStack { insn });
         }
         let rel = match *op {
+            Op::Call(bpf_patch::op::CallTarget::Kfunc { btf_id, off: 0 }) if kfuncs.contains(&btf_id) => None,
             Op::Call(_) | Op::Callx { .. } | Op::Exit => {
                 out.push(Violation::LeavesSequence { insn });
                 None
@@ -110,6 +131,15 @@ pub fn check(insns: &[Insn]) -> Vec<Violation> {
         }
     }
     out
+}
+
+fn size_bytes(size: bpf_patch::op::Size) -> i32 {
+    match size {
+        bpf_patch::op::Size::B => 1,
+        bpf_patch::op::Size::H => 2,
+        bpf_patch::op::Size::W => 4,
+        bpf_patch::op::Size::DW => 8,
+    }
 }
 
 #[cfg(test)]

@@ -55,4 +55,43 @@ pub enum UnrollError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The `loadable` lowering needs the target kernel's BTF ids ([`crate::emit::KernelIds`]).
+    #[error("the loadable lowering needs the target kernel's BTF (e.g. /sys/kernel/btf/vmlinux)")]
+    NeedsKernelBtf,
+    /// A BTF file cannot be read.
+    #[error("{path}: cannot read BTF: {reason}")]
+    BtfRead {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A name the loadable lowering needs is not in the target's BTF.
+    #[error("the target's BTF has no {name}")]
+    MissingBtf {
+        /// The function or struct name.
+        name: String,
+    },
+    /// The spill slots would not fit the 512-byte stack frame.
+    #[error("program {program}: uses {depth} stack bytes; {needed} more for spilled arguments exceed 512")]
+    StackFull {
+        /// The function.
+        program: String,
+        /// Its stack depth.
+        depth: u32,
+        /// Bytes the spills need.
+        needed: u32,
+    },
+    /// A combination this crate does not lower.
+    #[error("{driver} {kfunc}: no {lowering} lowering: {reason}")]
+    Unsupported {
+        /// The driver.
+        driver: &'static str,
+        /// The kfunc.
+        kfunc: &'static str,
+        /// The lowering.
+        lowering: &'static str,
+        /// Why.
+        reason: String,
+    },
 }

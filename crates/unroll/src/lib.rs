@@ -26,7 +26,7 @@ pub mod kfunc;
 pub mod rewrite;
 pub mod sites;
 
-pub use emit::{emit, Driver, Lowering, Sequence};
+pub use emit::{emit, emit_loadable, Driver, KernelIds, Lowering, Sequence};
 pub use error::UnrollError;
 pub use kfunc::{Abi, Kfunc};
 pub use rewrite::{unroll, Options, Report, SiteReport};

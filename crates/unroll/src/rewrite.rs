@@ -9,7 +9,7 @@ use bpf_patch::{Insn, Reg, Slot};
 use bpf_verifier_model::interp::Layouts;
 
 use crate::discipline::Usage;
-use crate::emit::{emit, Driver, Lowering, Sequence};
+use crate::emit::{emit, emit_loadable, stack_depth, Driver, KernelIds, Lowering, Sequence};
 use crate::error::UnrollError;
 use crate::kfunc::{Abi, Kfunc};
 use crate::sites::find_sites;
@@ -25,12 +25,14 @@ pub struct Options {
     pub abi: Abi,
     /// Struct layouts (default: the hand-written 6.18 ones).
     pub layouts: Layouts,
+    /// The target kernel's BTF ids, needed by the `loadable` lowering.
+    pub kernel_ids: Option<KernelIds>,
 }
 
 impl Options {
     /// `driver`, `lowering`, `abi` with the 6.18 layouts.
     pub fn new(driver: Driver, lowering: Lowering, abi: Abi) -> Options {
-        Options { driver, lowering, abi, layouts: Layouts::v6_18() }
+        Options { driver, lowering, abi, layouts: Layouts::v6_18(), kernel_ids: None }
     }
 }
 
@@ -78,21 +80,30 @@ pub struct Report {
 pub fn unroll(input: &[u8], options: &Options) -> Result<(Vec<u8>, Report), UnrollError> {
     let obj = BpfObject::parse(input)?;
     let sites = find_sites(&obj, options.abi)?;
-    let mut cache: HashMap<Kfunc, Sequence> = HashMap::new();
+    // Sequences depend on the kfunc, and for `loadable` on the function's stack depth.
+    let mut cache: HashMap<(Kfunc, usize), Sequence> = HashMap::new();
     let mut edits = ObjectEdits::new();
     let mut report = Report::default();
     // Growth so far inside each function: output slot = input slot + growth of earlier sites.
     let mut growth: HashMap<usize, u32> = HashMap::new();
     for site in sites {
-        let seq = match cache.get(&site.kfunc) {
+        let p = &obj.programs[site.program_index];
+        let key = (site.kfunc, if options.lowering == Lowering::Loadable { site.program_index } else { 0 });
+        let seq = match cache.get(&key) {
             Some(s) => s.clone(),
             None => {
-                let s = emit(options.driver, site.kfunc, options.lowering, &options.layouts)?;
-                cache.insert(site.kfunc, s.clone());
+                let s = match options.lowering {
+                    Lowering::Loadable => {
+                        let ids = options.kernel_ids.as_ref().ok_or(UnrollError::NeedsKernelBtf)?;
+                        let depth = stack_depth(obj.insns_of(p));
+                        emit_loadable(options.driver, site.kfunc, &options.layouts, ids, depth, &p.name)?
+                    }
+                    lowering => emit(options.driver, site.kfunc, lowering, &options.layouts)?,
+                };
+                cache.insert(key, s.clone());
                 s
             }
         };
-        let p = &obj.programs[site.program_index];
         let call = obj.insns_of(p)[site.slot.index()];
         let g = growth.entry(site.program_index).or_insert(0);
         let insn = Slot(site.slot.0 + *g);

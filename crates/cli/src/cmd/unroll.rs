@@ -1,9 +1,10 @@
-//! `bpfpatch unroll OBJ -o OUT --driver {veth,default} [--lowering {kernel,stub}]
-//! [--abi {mainline,rfc}] [--json] [--show]`: replaces every call of an XDP RX-metadata kfunc by
+//! `bpfpatch unroll OBJ -o OUT --driver {veth,default} [--lowering {kernel,stub,loadable}]
+//! [--abi {mainline,rfc}] [--btf PATH] [--json] [--show]`: replaces every call of an XDP RX-metadata kfunc by
 //! the driver's inline sequence ([`bpf_unroll::unroll`]) and prints, per site, the program, the
 //! instruction index (slots from the function's first instruction, in the output), the kfunc,
 //! the instructions emitted, the registers written and the stack used. `--show` adds, per site,
-//! the original call and the annotated sequence. Layouts: the bundled 6.18 profile.
+//! the original call and the annotated sequence. Layouts: the bundled 6.18 profile; `loadable`
+//! takes its BTF ids from `--btf` (default `/sys/kernel/btf/vmlinux`).
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bpf_patch::text::{format_op, Syntax};
-use bpf_unroll::{unroll, Abi, Driver, Lowering, Options, Report};
+use bpf_unroll::{unroll, Abi, Driver, KernelIds, Lowering, Options, Report};
 use serde_json::json;
 
 use crate::output::write_atomic;
@@ -33,6 +34,8 @@ pub enum LoweringArg {
     Kernel,
     /// The default result, out-parameters zeroed: loads without device binding.
     Stub,
+    /// Accepted by today's verifier (casts to the driver's wrapper; needs the target's BTF).
+    Loadable,
 }
 
 /// `--abi`.
@@ -61,6 +64,9 @@ pub struct Args {
     /// The kfunc ABI the object was written against.
     #[arg(long, value_enum, default_value = "mainline")]
     pub abi: AbiArg,
+    /// The target kernel's BTF, for the `loadable` lowering's ids.
+    #[arg(long, default_value = "/sys/kernel/btf/vmlinux")]
+    pub btf: PathBuf,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -70,7 +76,7 @@ pub struct Args {
 }
 
 impl Args {
-    fn options(&self) -> Options {
+    fn options(&self) -> anyhow::Result<Options> {
         let driver = match self.driver {
             DriverArg::Veth => Driver::Veth,
             DriverArg::Default => Driver::Default,
@@ -78,12 +84,17 @@ impl Args {
         let lowering = match self.lowering {
             LoweringArg::Kernel => Lowering::Kernel,
             LoweringArg::Stub => Lowering::Stub,
+            LoweringArg::Loadable => Lowering::Loadable,
         };
         let abi = match self.abi {
             AbiArg::Mainline => Abi::Mainline,
             AbiArg::Rfc => Abi::Rfc,
         };
-        Options::new(driver, lowering, abi)
+        let mut options = Options::new(driver, lowering, abi);
+        if lowering == Lowering::Loadable {
+            options.kernel_ids = Some(KernelIds::from_file(&self.btf)?);
+        }
+        Ok(options)
     }
 }
 
@@ -149,7 +160,7 @@ pub fn report_text(report: &Report, show: bool) -> String {
 pub fn run(args: &Args, stdout: &mut impl Write) -> anyhow::Result<Status> {
     let file = args.object.display().to_string();
     let input = std::fs::read(&args.object).with_context(|| format!("{file}: cannot read"))?;
-    let (out, report) = unroll(&input, &args.options()).with_context(|| file.clone())?;
+    let (out, report) = unroll(&input, &args.options()?).with_context(|| file.clone())?;
     write_atomic(&args.output, &out)?;
     let text = if args.json {
         let mut t = serde_json::to_string_pretty(&report_json(&report, args.show)).context("JSON")?;

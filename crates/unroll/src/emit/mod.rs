@@ -12,7 +12,10 @@
 //! `stub` lowering).
 
 pub mod fallback;
+pub mod loadable;
 pub mod veth;
+
+pub use loadable::{stack_depth, KernelIds, MAX_BPF_STACK};
 
 use std::fmt;
 
@@ -70,17 +73,21 @@ pub enum Lowering {
     /// written, so the stub zeroes what they point to: programs that read them unconditionally
     /// still verify.
     Stub,
+    /// Accepted by today's verifier: `bpf_cast_to_kern_ctx` and `bpf_rdonly_cast` to the
+    /// driver's wrapper, then loads ([`loadable`]); needs the target kernel's BTF ids.
+    Loadable,
 }
 
 impl Lowering {
     /// The lowerings of this crate.
-    pub const ALL: [Lowering; 2] = [Lowering::Kernel, Lowering::Stub];
+    pub const ALL: [Lowering; 3] = [Lowering::Kernel, Lowering::Stub, Lowering::Loadable];
 
     /// Lower-case name.
     pub const fn name(self) -> &'static str {
         match self {
             Lowering::Kernel => "kernel",
             Lowering::Stub => "stub",
+            Lowering::Loadable => "loadable",
         }
     }
 }
@@ -115,7 +122,8 @@ impl Sequence {
     }
 }
 
-/// The sequence replacing a call of `kfunc` for `driver` in `lowering`, offsets from `layouts`.
+/// The sequence replacing a call of `kfunc` for `driver` in the `kernel` or `stub` lowering,
+/// offsets from `layouts`. The `loadable` lowering needs more: [`emit_loadable`].
 pub fn emit(
     driver: Driver,
     kfunc: Kfunc,
@@ -127,8 +135,31 @@ pub fn emit(
         (Lowering::Stub, _) => fallback::stub(&mut asm),
         (Lowering::Kernel, Driver::Default) => fallback::default(&mut asm),
         (Lowering::Kernel, Driver::Veth) => veth::kernel(&mut asm, layouts)?,
+        (Lowering::Loadable, _) => return Err(UnrollError::NeedsKernelBtf),
     }
-    Ok(asm.finish())
+    Ok(asm.finish(0))
+}
+
+/// The `loadable` sequence for a call in `program`, a function using `stack_depth` bytes of
+/// stack (see [`stack_depth`]), with the target kernel's `ids`.
+pub fn emit_loadable(
+    driver: Driver,
+    kfunc: Kfunc,
+    layouts: &Layouts,
+    ids: &KernelIds,
+    stack_depth: u32,
+    program: &str,
+) -> Result<Sequence, UnrollError> {
+    let mut asm = Asm::new(driver, kfunc);
+    let spilled = if driver == Driver::Veth { kfunc.out_params().len() as u32 } else { 0 };
+    match driver {
+        Driver::Default => fallback::default(&mut asm),
+        Driver::Veth => {
+            let spill = loadable::Spill::new(stack_depth, spilled, program)?;
+            loadable::veth(&mut asm, layouts, ids, spill)?;
+        }
+    }
+    Ok(asm.finish(8 * spilled))
 }
 
 /// A field ready to load: its offset and access size, and for a bitfield its bit mask in the
@@ -228,10 +259,10 @@ impl Asm {
         Ok(FieldRef { off, size, mask })
     }
 
-    fn finish(self) -> Sequence {
+    fn finish(self, stack_bytes: u32) -> Sequence {
         let insns = self.patch.finish().expect("emitters bind every label and stay far below 2^15 slots");
         debug_assert_eq!(insns.len(), self.notes.len(), "one annotation per emitted instruction");
-        let usage = discipline::usage(&insns);
+        let usage = Usage { stack_bytes, ..discipline::usage(&insns) };
         Sequence { insns, annotations: self.notes, usage }
     }
 }
