@@ -224,3 +224,27 @@ fn spot_checks_in_absolute_values() {
     assert_eq!((e.r0, flags), (0, 1 | 4), "timestamp and vlan, no hash (neither bit)");
     assert_eq!(&e.frame[start + 8..start + 16], &5u64.to_le_bytes()[..]);
 }
+
+#[test]
+fn loadable_sequences_match_the_reference_drivers() {
+    use bpf_unroll::{emit_loadable, KernelIds};
+    let ids = KernelIds { cast_to_kern_ctx: 1001, rdonly_cast: 1002, veth_xdp_buff: 1003, skb_shared_info: 1004 };
+    let layouts = Rc::new(Layouts::v6_18());
+    let mut compared = 0;
+    for abi in Abi::ALL {
+        for &kfunc in abi.kfuncs().iter().filter(|&&k| k != Kfunc::RfcExportToSkb) {
+            let seq = emit_loadable(Driver::Veth, kfunc, &layouts, &ids, 16, "f").expect("emits");
+            for (name, d) in cases() {
+                let mut h = Helpers::kernel(0);
+                h.bind_kfunc_id(1001, "bpf_cast_to_kern_ctx");
+                h.bind_kfunc_id(1002, "bpf_rdonly_cast");
+                let ours = run(seq.insns.clone(), h, d, &layouts);
+                let want = reference(kfunc, d, &layouts);
+                check_veth(kfunc, &format!("veth loadable {kfunc:?} {name}"), d, &ours, &want);
+                compared += 1;
+            }
+        }
+    }
+    println!("compared {compared} runs of loadable sequences with the reference kfuncs");
+    assert_eq!(compared, 5 * 10);
+}
