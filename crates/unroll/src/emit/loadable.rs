@@ -106,9 +106,9 @@ pub fn stack_depth(insns: &[Insn]) -> u32 {
             }
             _ => None,
         };
-        for r in 0..10 {
+        for (r, off) in fp_off.iter_mut().enumerate().take(10) {
             if written & (1 << r) != 0 {
-                fp_off[r] = None;
+                *off = None;
             }
         }
         if let Some((dst, Some(b))) = derived {
@@ -282,4 +282,27 @@ pub(crate) fn veth(asm: &mut Asm, l: &Layouts, ids: &KernelIds, spill: Spill) ->
         Kfunc::RfcRxTimestampSupported | Kfunc::RfcExportToSkb => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bpf_patch::text::assemble;
+
+    #[test]
+    fn stack_depth_follows_direct_and_derived_frame_accesses() {
+        let cases = [
+            ("r0 = 0\nexit", 0),
+            ("*(u64 *)(r10 - 0x8) = r1\nexit", 8),
+            ("r0 = *(u32 *)(r10 - 0x14)\nexit", 24),
+            // clang passing a stack address: the slot counts even if only the callee writes it.
+            ("r2 = r10\nr2 += -0x28\ncall 0x1\nexit", 40),
+            ("r3 = r10\nr3 += -0x10\n*(u8 *)(r3 - 0x8) = 0x1\nexit", 24),
+            // A derived register overwritten no longer points into the frame.
+            ("r2 = r10\nr2 = 0x0\n*(u64 *)(r2 - 0x100) = r1\nexit", 0),
+        ];
+        for (src, want) in cases {
+            assert_eq!(stack_depth(&assemble(src).expect("assembles")), want, "{src}");
+        }
+    }
 }
