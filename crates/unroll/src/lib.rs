@@ -3,8 +3,10 @@
 //!
 //! - [`kfunc`]: the catalogue of the two ABIs ([`Abi::Mainline`], [`Abi::Rfc`]).
 //! - [`sites`]: the calls in an object, found from the relocations against the kfunc symbols.
-//! - [`emit`](mod@emit): the sequences as data, per [`Driver`] and [`Lowering`], each instruction
-//!   annotated; offsets from the interpreter's [`bpf_verifier_model::interp::Layouts`].
+//! - [`emit`](mod@emit): the sequences as data, per [`Driver`] and [`Lowering`] (`kernel`: the
+//!   RFC's post-verification form; `stub`: the default result; `loadable`: accepted by today's
+//!   verifier through `bpf_rdonly_cast`), each instruction annotated; offsets from the
+//!   interpreter's [`bpf_verifier_model::interp::Layouts`].
 //! - [`discipline`]: the register / stack rule every sequence is checked against.
 //! - [`rewrite`]: [`unroll`], bytes in, bytes out, with a per-site [`Report`].
 //!

@@ -3,13 +3,15 @@
 //! instruction saying what it computes in the driver's terms.
 //!
 //! Conventions of every sequence (the RFC's, kernel-notes §B.5): the context is in R1 and the
-//! mainline ABI's pointer arguments in R2 / R3; the result goes to R0; only R0 and R2-R5 are
-//! written; R1, R6-R10 and the stack are never touched; control leaves by falling off the end.
-//! [`crate::discipline`] checks this on every sequence.
+//! mainline ABI's pointer arguments in R2 / R3; the result goes to R0; control leaves by falling
+//! off the end. In the `kernel` and `stub` lowerings only R0 and R2-R5 are written and R1,
+//! R6-R10 and the stack are never touched; the `loadable` lowering calls two casting kfuncs, so
+//! it writes R0-R5 and spills the pointer arguments to fresh stack slots. [`crate::discipline`]
+//! checks each rule on every sequence.
 //!
 //! Every struct offset comes from a [`Layouts`] (the interpreter's: hand-written 6.18 defaults or
 //! read from BTF). The drivers live in [`veth`] and [`fallback`] (the default driver and the
-//! `stub` lowering).
+//! `stub` lowering); the `loadable` lowering in [`loadable`].
 
 pub mod fallback;
 pub mod loadable;
