@@ -32,4 +32,4 @@ pub use emit::{emit, emit_loadable, Driver, KernelIds, Lowering, Sequence};
 pub use error::UnrollError;
 pub use kfunc::{Abi, Kfunc};
 pub use rewrite::{unroll, Options, Report, SiteReport};
-pub use sites::{find_sites, Site};
+pub use sites::{find_sites, KfuncIds, Site};

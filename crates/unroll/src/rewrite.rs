@@ -12,7 +12,7 @@ use crate::discipline::Usage;
 use crate::emit::{emit, emit_loadable, stack_depth, Driver, KernelIds, Lowering, Sequence};
 use crate::error::UnrollError;
 use crate::kfunc::{Abi, Kfunc};
-use crate::sites::find_sites;
+use crate::sites::{find_sites, KfuncIds};
 
 /// What to unroll into.
 #[derive(Clone, Debug)]
@@ -27,12 +27,14 @@ pub struct Options {
     pub layouts: Layouts,
     /// The target kernel's BTF ids, needed by the `loadable` lowering.
     pub kernel_ids: Option<KernelIds>,
+    /// The kfuncs' BTF ids, to find calls already in resolved form (none without).
+    pub resolved: Option<KfuncIds>,
 }
 
 impl Options {
     /// `driver`, `lowering`, `abi` with the 6.18 layouts.
     pub fn new(driver: Driver, lowering: Lowering, abi: Abi) -> Options {
-        Options { driver, lowering, abi, layouts: Layouts::v6_18(), kernel_ids: None }
+        Options { driver, lowering, abi, layouts: Layouts::v6_18(), kernel_ids: None, resolved: None }
     }
 }
 
@@ -79,7 +81,7 @@ pub struct Report {
 /// rewritten unchanged in meaning, with an empty report.
 pub fn unroll(input: &[u8], options: &Options) -> Result<(Vec<u8>, Report), UnrollError> {
     let obj = BpfObject::parse(input)?;
-    let sites = find_sites(&obj, options.abi)?;
+    let sites = find_sites(&obj, options.abi, options.resolved.as_ref())?;
     // Sequences depend on the kfunc, and for `loadable` on the function's stack depth.
     let mut cache: HashMap<(Kfunc, usize), Sequence> = HashMap::new();
     let mut edits = ObjectEdits::new();

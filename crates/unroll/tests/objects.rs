@@ -235,3 +235,57 @@ fn before_and_after_listings_are_snapshotted() {
         insta::assert_snapshot!("xdp_meta_v3_before_after", text);
     });
 }
+
+#[test]
+fn calls_in_resolved_form_are_found_with_the_kfunc_ids() {
+    use bpf_patch::elf::{rewrite, ObjectEdits};
+    use bpf_patch::filter::call_kfunc;
+    use bpf_unroll::KfuncIds;
+
+    let ids = [
+        (500, "bpf_xdp_metadata_rx_timestamp"),
+        (501, "bpf_xdp_metadata_rx_hash"),
+        (502, "bpf_xdp_metadata_rx_vlan_tag"),
+    ];
+    for path in objects() {
+        let bytes = std::fs::read(&path).expect("readable");
+        let options = Options::new(Driver::Veth, Lowering::Kernel, Abi::Mainline);
+        let (from_relocs, report) = unroll(&bytes, &options).expect("unrolls");
+        // The same object with every call resolved as libbpf would (src_reg 2, imm = id), no
+        // relocation left.
+        let mut edits = ObjectEdits::new();
+        for s in &report.sites {
+            let id = ids.iter().find(|(_, n)| *n == s.kfunc.name()).expect("catalogue").0;
+            edits.replace(&s.program, s.original_insn, vec![call_kfunc(0, id).encode().0]);
+        }
+        let resolved = rewrite(&bytes, &edits).expect("rewrites");
+        assert!(metadata_relocs(&BpfObject::parse(&resolved).expect("parses"), Abi::Mainline).is_empty());
+        let (_, none) = unroll(&resolved, &options).expect("unrolls");
+        assert!(none.sites.is_empty(), "without ids a resolved call is not recognised");
+        let with_ids = Options { resolved: Some(KfuncIds::from_pairs(&ids)), ..options.clone() };
+        let (out, again) = unroll(&resolved, &with_ids).expect("unrolls");
+        let key = |r: &bpf_unroll::Report| {
+            r.sites.iter().map(|s| (s.program.clone(), s.insn, s.kfunc)).collect::<Vec<_>>()
+        };
+        assert_eq!(key(&again), key(&report), "{}", path.display());
+        let (a, b) =
+            (BpfObject::parse(&out).expect("parses"), BpfObject::parse(&from_relocs).expect("parses"));
+        for p in &a.programs {
+            let q = b.program(&p.name).expect("same functions");
+            assert_eq!(a.insns_of(p), b.insns_of(q), "{}: {}", path.display(), p.name);
+        }
+    }
+}
+
+#[test]
+fn kfunc_ids_of_this_kernel_name_the_mainline_kfuncs() {
+    let Some(btf) = bpf_verifier_model::interp::btf_layout::load_vmlinux() else {
+        assert!(std::env::var("BPFPATCH_REQUIRE_KERNEL").map_or(true, |v| v != "1"), "no vmlinux BTF");
+        println!("skipped: /sys/kernel/btf/vmlinux is not readable");
+        return;
+    };
+    let ids = bpf_unroll::KfuncIds::from_btf(&btf);
+    assert_eq!(ids.len(), 3, "6.18 has the three mainline kfuncs and no RFC one");
+    let kernel = bpf_unroll::KernelIds::from_btf(&btf).expect("casts and veth_xdp_buff are in vmlinux");
+    assert_ne!(kernel.veth_xdp_buff, kernel.skb_shared_info);
+}

@@ -4,7 +4,8 @@
 //! instruction index (slots from the function's first instruction, in the output), the kfunc,
 //! the instructions emitted, the registers written and the stack used. `--show` adds, per site,
 //! the original call and the annotated sequence. Layouts: the bundled 6.18 profile; `loadable`
-//! takes its BTF ids from `--btf` (default `/sys/kernel/btf/vmlinux`).
+//! takes its BTF ids from `--btf` (default `/sys/kernel/btf/vmlinux`), which also names the
+//! calls already in resolved form.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -12,7 +13,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bpf_patch::text::{format_op, Syntax};
-use bpf_unroll::{unroll, Abi, Driver, KernelIds, Lowering, Options, Report};
+use bpf_unroll::{unroll, Abi, Driver, KernelIds, KfuncIds, Lowering, Options, Report};
+
+/// The running kernel's BTF.
+const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 use serde_json::json;
 
 use crate::output::write_atomic;
@@ -64,9 +68,10 @@ pub struct Args {
     /// The kfunc ABI the object was written against.
     #[arg(long, value_enum, default_value = "mainline")]
     pub abi: AbiArg,
-    /// The target kernel's BTF, for the `loadable` lowering's ids.
-    #[arg(long, default_value = "/sys/kernel/btf/vmlinux")]
-    pub btf: PathBuf,
+    /// The target kernel's BTF (default `/sys/kernel/btf/vmlinux`): the `loadable` lowering's
+    /// ids, and the kfunc ids of calls already in resolved form (`src_reg = 2`).
+    #[arg(long)]
+    pub btf: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -91,8 +96,14 @@ impl Args {
             AbiArg::Rfc => Abi::Rfc,
         };
         let mut options = Options::new(driver, lowering, abi);
+        let default = PathBuf::from(VMLINUX);
+        let btf = self.btf.as_ref().unwrap_or(&default);
         if lowering == Lowering::Loadable {
-            options.kernel_ids = Some(KernelIds::from_file(&self.btf)?);
+            options.kernel_ids = Some(KernelIds::from_file(btf)?);
+        }
+        // Resolved calls: with an explicit --btf always, with the default only when present.
+        if self.btf.is_some() || default.exists() {
+            options.resolved = Some(KfuncIds::from_file(btf)?);
         }
         Ok(options)
     }
