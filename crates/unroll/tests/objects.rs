@@ -289,3 +289,68 @@ fn kfunc_ids_of_this_kernel_name_the_mainline_kfuncs() {
     let kernel = bpf_unroll::KernelIds::from_btf(&btf).expect("casts and veth_xdp_buff are in vmlinux");
     assert_ne!(kernel.veth_xdp_buff, kernel.skb_shared_info);
 }
+
+/// Every object file under `dir` (`.o` and `.elf`), walked.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "o" || x == "elf") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_testdata_and_corpus_object_unrolls_or_is_refused_with_an_error() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shared = std::env::var_os("BPFPATCH_SHARED")
+        .map_or_else(|| root.join("../shared"), PathBuf::from)
+        .join("corpus");
+    let mut files = walk(&root.join("testdata/obj"));
+    if shared.is_dir() {
+        files.extend(walk(&shared));
+    } else {
+        assert!(
+            std::env::var("BPFPATCH_REQUIRE_CORPUS").map_or(true, |v| v != "1"),
+            "BPFPATCH_REQUIRE_CORPUS=1 but {} is absent",
+            shared.display()
+        );
+        println!("corpus skipped: {} is absent", shared.display());
+    }
+    let (mut rewritten, mut refused, mut sites) = (0, 0, 0);
+    for path in &files {
+        let bytes = std::fs::read(path).expect("readable");
+        let parses = BpfObject::parse(&bytes).is_ok();
+        match unroll(&bytes, &Options::new(Driver::Veth, Lowering::Kernel, Abi::Mainline)) {
+            Ok((out, report)) => {
+                BpfObject::parse(&out).unwrap_or_else(|e| panic!("{}: output: {e}", path.display()));
+                sites += report.sites.len();
+                rewritten += 1;
+            }
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                refused += 1;
+                // Only objects the reader or writer refuses; never one that parses and has no site.
+                assert!(
+                    !parses || matches!(e, bpf_unroll::UnrollError::Object(_)),
+                    "{}: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+    println!(
+        "{} objects: {rewritten} rewritten ({sites} sites), {refused} refused with an error",
+        files.len()
+    );
+    assert!(rewritten > 0);
+}
