@@ -67,12 +67,12 @@ pub enum Violation {
     Decode(String),
 }
 
-/// Registers written and read by `insns` (which decode: they come from an emitter). Stack use
-/// is 0 for every sequence of this crate's lowerings.
-pub fn usage(insns: &[Insn]) -> Usage {
-    let ops = decode_all(insns).expect("emitted sequences decode");
+/// Registers written and read by `insns`; `stack_bytes` is left 0 (the emitter knows how many
+/// slots it spilled to).
+pub fn usage(insns: &[Insn]) -> Result<Usage, bpf_patch::DecodeError> {
+    let ops = decode_all(insns)?;
     let (w, r) = ops.iter().fold((0, 0), |(w, r), (_, op)| (w | op.regs_written(), r | op.regs_read()));
-    Usage { regs_written: w, regs_read: r, stack_bytes: 0 }
+    Ok(Usage { regs_written: w, regs_read: r, stack_bytes: 0 })
 }
 
 /// Every breach of the RFC's discipline in `insns` (empty: the sequence complies).

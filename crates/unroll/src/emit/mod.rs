@@ -264,7 +264,7 @@ impl Asm {
     fn finish(self, stack_bytes: u32) -> Sequence {
         let insns = self.patch.finish().expect("emitters bind every label and stay far below 2^15 slots");
         debug_assert_eq!(insns.len(), self.notes.len(), "one annotation per emitted instruction");
-        let usage = Usage { stack_bytes, ..discipline::usage(&insns) };
+        let usage = Usage { stack_bytes, ..discipline::usage(&insns).expect("emitted sequences decode") };
         Sequence { insns, annotations: self.notes, usage }
     }
 }
