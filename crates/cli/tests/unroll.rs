@@ -189,6 +189,18 @@ fn udp_frame(dst_mac: [u8; 6], dport: u16) -> Vec<u8> {
 /// testdata/src/xdp_meta.bpf.c) once it has counted them.
 #[cfg(feature = "kernel")]
 fn veth_record(ns: &bpfpatch::kernel::netns::Netns, bytes: &[u8], bound: bool) -> Vec<u8> {
+    veth_run(ns, bytes, bound, 3).0
+}
+
+/// [`veth_record`] with `frames` frames, also returning the program's (run_time_ns, run_cnt)
+/// as the kernel's statistics counted them (when enabled).
+#[cfg(feature = "kernel")]
+fn veth_run(
+    ns: &bpfpatch::kernel::netns::Netns,
+    bytes: &[u8],
+    bound: bool,
+    frames: u32,
+) -> (Vec<u8>, (u64, u64)) {
     use bpfpatch::kernel::{load_one, LoadOptions};
     use std::time::{Duration, Instant};
 
@@ -203,17 +215,24 @@ fn veth_record(ns: &bpfpatch::kernel::netns::Netns, bytes: &[u8], bound: bool) -
         })
         .expect("enter the namespace");
     let loaded = loaded.unwrap_or_else(|| panic!("load rejected: {:?}\n{}", load.summary.message, load.log));
-    ns.send_frames("va", &[udp_frame(mac, 53), udp_frame(mac, 54), udp_frame(mac, 55)]).expect("send");
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let sent: Vec<Vec<u8>> = (0..frames).map(|i| udp_frame(mac, 53 + (i % 3) as u16)).collect();
+    ns.send_frames("va", &sent).expect("send");
+    let deadline = Instant::now() + Duration::from_secs(5);
     let record = loop {
         let r = loaded.map_lookup("rx_results", &0u32.to_ne_bytes()).expect("lookup").expect("slot 0 exists");
-        if u32::from_ne_bytes(r[28..32].try_into().expect("4 bytes")) >= 3 || Instant::now() > deadline {
+        if u32::from_ne_bytes(r[28..32].try_into().expect("4 bytes")) >= frames || Instant::now() > deadline {
             break r;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    // The attached program is the `xdp_meta` that ran at least `frames` times.
+    let stats = libbpf_rs::query::ProgInfoIter::default()
+        .filter(|p| p.name.to_str() == Some("xdp_meta"))
+        .map(|p| (p.run_time_ns, p.run_cnt))
+        .max_by_key(|&(_, n)| n)
+        .unwrap_or((0, 0));
     drop(link);
-    record
+    (record, stats)
 }
 
 #[cfg(feature = "kernel")]
@@ -263,5 +282,42 @@ fn loadable_rewrite_agrees_with_the_device_bound_original_on_veth_traffic() {
         i16_at(&got, 20),
         got_hash,
         i16_at(&got, 24)
+    );
+}
+
+#[cfg(feature = "kernel")]
+#[test]
+fn per_packet_run_time_of_loadable_against_the_device_bound_call() {
+    use bpfpatch::kernel::netns::Netns;
+    use std::os::fd::FromRawFd;
+
+    if !common::kernel() {
+        return;
+    }
+    const FRAMES: u32 = 20_000;
+    let input = testdata("xdp_meta.v4.o");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("loadable.o");
+    let out =
+        bpfpatch(&["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--lowering", "loadable"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // BPF_ENABLE_STATS: run-time statistics while this fd is open (no sysctl is changed).
+    // SAFETY: a plain syscall wrapper; the returned fd is owned below.
+    let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
+    assert!(fd >= 0, "BPF_ENABLE_STATS failed: {fd}");
+    // SAFETY: `fd` was just returned open and nothing else owns it.
+    let _stats = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let ns = Netns::new().expect("network namespace with a veth pair");
+    let per = |(ns_total, n): (u64, u64)| ns_total as f64 / n.max(1) as f64;
+    let (_, bound) = veth_run(&ns, &std::fs::read(&input).expect("read"), true, FRAMES);
+    let (_, inline) = veth_run(&ns, &std::fs::read(&out_path).expect("written"), false, FRAMES);
+    assert!(bound.1 >= u64::from(FRAMES) && inline.1 >= u64::from(FRAMES), "{bound:?} {inline:?}");
+    eprintln!(
+        "xdp_meta per packet: device-bound kfunc calls {:.1} ns ({} runs), loadable unrolled {:.1} ns ({} runs), ratio {:.2}",
+        per(bound),
+        bound.1,
+        per(inline),
+        inline.1,
+        per(inline) / per(bound)
     );
 }
