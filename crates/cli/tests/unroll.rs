@@ -1,7 +1,10 @@
 //! `bpfpatch unroll` on the committed `xdp_meta` objects: the JSON report's shape and positions
-//! (checked against the rewritten object), `--show`, usage errors; with feature `kernel`, the
-//! `stub` rewrite loads into the running kernel without device binding and runs under
-//! `BPF_PROG_TEST_RUN`.
+//! (checked against the rewritten object), `--show`, usage errors. With feature `kernel`, on the
+//! running kernel: the `stub` rewrite loads without device binding and runs under
+//! `BPF_PROG_TEST_RUN`; the `kernel` lowering is rejected ("invalid bpf_context access"); the
+//! `loadable` rewrite, attached unbound to a veth, records what the device-bound original
+//! records on the same frames (but for the documented flow-dissector hash deviation); and the
+//! two programs' per-packet run times are printed.
 
 #![allow(clippy::print_stderr)] // the kernel tests report what they ran
 
