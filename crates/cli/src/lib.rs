@@ -39,6 +39,8 @@ pub enum Command {
     Patch(cmd::patch::Args),
     /// Run a program of an object in the interpreter on one frame.
     Run(cmd::run::Args),
+    /// Replace the XDP RX-metadata kfunc calls of an object by a driver's inline sequences.
+    Unroll(cmd::unroll::Args),
     /// Load programs into the running kernel and report the verifier's verdicts.
     #[cfg(feature = "kernel")]
     Load(cmd::load::Args),
@@ -98,6 +100,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<Status> {
         Command::Check(args) => cmd::check::run(&args, &mut stdout),
         Command::Run(args) => cmd::run::run(&args, &mut stdout),
         Command::Disasm(args) => cmd::disasm::run(&args, &mut stdout),
+        Command::Unroll(args) => cmd::unroll::run(&args, &mut stdout),
         #[cfg(feature = "kernel")]
         Command::Load(args) => cmd::load::run(&args, &mut stdout),
     }

@@ -10,6 +10,7 @@ pub mod dump;
 pub mod load;
 pub mod patch;
 pub mod run;
+pub mod unroll;
 
 use std::io::Read;
 use std::path::Path;

@@ -1,0 +1,326 @@
+//! `bpfpatch unroll` on the committed `xdp_meta` objects: the JSON report's shape and positions
+//! (checked against the rewritten object), `--show`, usage errors. With feature `kernel`, on the
+//! running kernel: the `stub` rewrite loads without device binding and runs under
+//! `BPF_PROG_TEST_RUN`; the `kernel` lowering is rejected ("invalid bpf_context access"); the
+//! `loadable` rewrite, attached unbound to a veth, records what the device-bound original
+//! records on the same frames (but for the documented flow-dissector hash deviation); and the
+//! two programs' per-packet run times are printed.
+
+#![allow(clippy::print_stderr)] // the kernel tests report what they ran
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bpf_patch::elf::BpfObject;
+use common::testdata;
+
+fn bpfpatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bpfpatch")).args(args).output().expect("run bpfpatch")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn json_report_names_each_site_at_its_place_in_the_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for lowering in ["kernel", "stub"] {
+        for driver in ["veth", "default"] {
+            let input = testdata("xdp_meta.v4.o");
+            let out_path = dir.path().join(format!("{driver}-{lowering}.o"));
+            let out = bpfpatch(&[
+                "unroll",
+                s(&input),
+                "-o",
+                s(&out_path),
+                "--driver",
+                driver,
+                "--lowering",
+                lowering,
+                "--json",
+            ]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            let sites = doc["sites"].as_array().expect("sites");
+            assert_eq!(sites.len(), 6, "{driver} {lowering}");
+            let obj = BpfObject::parse(&std::fs::read(&out_path).expect("written")).expect("parses");
+            for site in sites {
+                let keys: Vec<&str> = site.as_object().expect("object").keys().map(String::as_str).collect();
+                assert_eq!(keys, ["emitted", "insn", "kfunc", "program", "regs_written", "stack_bytes"]);
+                let p = obj.program(site["program"].as_str().expect("name")).expect("function exists");
+                let at = site["insn"].as_u64().expect("index") as usize;
+                let n = site["emitted"].as_u64().expect("count") as usize;
+                assert!(at + n <= p.len as usize);
+                assert_eq!(site["stack_bytes"], 0);
+                let regs = site["regs_written"].as_array().expect("regs");
+                assert!(regs
+                    .iter()
+                    .all(|r| ["r0", "r2", "r3", "r4", "r5"].contains(&r.as_str().expect("name"))));
+                assert!(regs.contains(&serde_json::json!("r0")));
+                // The last emitted instruction of every sequence sets r0 or jumps to the end.
+                let last = obj.insns_of(p)[at + n - 1];
+                assert!(last.dst_reg() == 0 || last.code & 0x07 == 0x05, "{site}");
+            }
+        }
+    }
+}
+
+#[test]
+fn show_prints_the_call_then_the_annotated_sequence() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("out.o");
+    let out = bpfpatch(&[
+        "unroll",
+        s(&testdata("xdp_meta.v3.o")),
+        "-o",
+        s(&out_path),
+        "--driver",
+        "veth",
+        "--show",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        text.contains("read_timestamp insn 4: bpf_xdp_metadata_rx_timestamp -> 10 insns, writes r0,r3,r4,r5"),
+        "{text}"
+    );
+    assert!(text.contains("  was 4: call -0x1  ; bpf_xdp_metadata_rx_timestamp"), "{text}");
+    assert!(text.contains("r3 = *(u64 *)(r1 + 0x38)  ; r3 = ((struct veth_xdp_buff *)ctx)->skb"), "{text}");
+    assert_eq!(text.matches("  was ").count(), 6);
+}
+
+#[test]
+fn bad_usage_and_input_exit_2_without_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("out.o");
+    let input = testdata("xdp_meta.v3.o");
+    let not_elf = dir.path().join("not.o");
+    std::fs::write(&not_elf, b"not an object").expect("write");
+    for args in [
+        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "ice"],
+        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--abi", "v2"],
+        vec!["unroll", s(&not_elf), "-o", s(&out_path), "--driver", "veth"],
+    ] {
+        let out = bpfpatch(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!out_path.exists(), "{args:?}: no partial output");
+    }
+}
+
+#[cfg(feature = "kernel")]
+#[test]
+fn stub_rewrite_loads_without_device_binding_and_test_runs() {
+    use bpfpatch::kernel::{load_each, load_one, LoadOptions};
+
+    if !common::kernel() {
+        return;
+    }
+    let mut ran = 0;
+    for name in ["xdp_meta.v3.o", "xdp_meta.v4.o"] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out_path = dir.path().join("stub.o");
+        let out = bpfpatch(&[
+            "unroll",
+            s(&testdata(name)),
+            "-o",
+            s(&out_path),
+            "--driver",
+            "veth",
+            "--lowering",
+            "stub",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(&out_path).expect("written");
+        let loads = load_each(&bytes, &LoadOptions::default()).expect("libbpf opens the rewrite");
+        assert_eq!(loads.len(), 4);
+        for l in &loads {
+            assert!(l.accepted, "{name} {}: {:?}\n{}", l.name, l.summary.message, l.log);
+            let (_, loaded) = load_one(&bytes, &l.name, &l.section, &LoadOptions::default()).expect("loads");
+            let run = loaded.expect("accepted").test_run(&[0u8; 64], 1).expect("BPF_PROG_TEST_RUN");
+            assert_eq!(run.retval, 2, "{name} {}: XDP_PASS", l.name);
+            ran += 1;
+        }
+    }
+    eprintln!("{ran} stub-rewritten programs loaded without device binding and test-ran");
+}
+
+#[cfg(feature = "kernel")]
+#[test]
+fn kernel_lowering_is_rejected_by_todays_verifier_as_designed() {
+    use bpfpatch::kernel::{load_each, LoadOptions};
+
+    if !common::kernel() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("kernel.o");
+    let out = bpfpatch(&["unroll", s(&testdata("xdp_meta.v4.o")), "-o", s(&out_path), "--driver", "veth"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let loads =
+        load_each(&std::fs::read(&out_path).expect("written"), &LoadOptions::default()).expect("opens");
+    assert_eq!(loads.len(), 4);
+    for l in &loads {
+        assert!(!l.accepted, "{}", l.name);
+        let msg = l.summary.message.as_deref().unwrap_or("");
+        assert!(msg.starts_with("invalid bpf_context access off=56 size=8"), "{}: {msg}", l.name);
+    }
+}
+
+/// An Ethernet + IPv4 + UDP frame to `dst_mac`.
+#[cfg(feature = "kernel")]
+fn udp_frame(dst_mac: [u8; 6], dport: u16) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00]);
+    let payload = b"unroll";
+    let total = 20 + 8 + payload.len() as u16;
+    f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&[192, 0, 2, 1, 192, 0, 2, 2]);
+    f.extend_from_slice(&4242u16.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// Attaches program `xdp_meta` of `bytes` to `vb` in `ns` (device-bound when `bound`), sends
+/// three frames from `va` and returns the `rx_results` record (struct rx_meta of
+/// testdata/src/xdp_meta.bpf.c) once it has counted them.
+#[cfg(feature = "kernel")]
+fn veth_record(ns: &bpfpatch::kernel::netns::Netns, bytes: &[u8], bound: bool) -> Vec<u8> {
+    veth_run(ns, bytes, bound, 3).0
+}
+
+/// [`veth_record`] with `frames` frames, also returning the program's (run_time_ns, run_cnt)
+/// as the kernel's statistics counted them (when enabled).
+#[cfg(feature = "kernel")]
+fn veth_run(
+    ns: &bpfpatch::kernel::netns::Netns,
+    bytes: &[u8],
+    bound: bool,
+    frames: u32,
+) -> (Vec<u8>, (u64, u64)) {
+    use bpfpatch::kernel::{load_one, LoadOptions};
+    use std::time::{Duration, Instant};
+
+    let ifindex = ns.ifindex("vb").expect("vb exists");
+    let mac = ns.mac("vb").expect("vb has a MAC");
+    let opts = LoadOptions { dev_bound_ifindex: bound.then_some(ifindex), ..LoadOptions::default() };
+    let (load, loaded, link) = ns
+        .run_in(|| {
+            let (load, loaded) = load_one(bytes, "xdp_meta", "xdp", &opts).expect("opens");
+            let link = loaded.as_ref().map(|l| l.attach_xdp(ifindex).expect("attach to vb"));
+            (load, loaded, link)
+        })
+        .expect("enter the namespace");
+    let loaded = loaded.unwrap_or_else(|| panic!("load rejected: {:?}\n{}", load.summary.message, load.log));
+    let sent: Vec<Vec<u8>> = (0..frames).map(|i| udp_frame(mac, 53 + (i % 3) as u16)).collect();
+    ns.send_frames("va", &sent).expect("send");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let record = loop {
+        let r = loaded.map_lookup("rx_results", &0u32.to_ne_bytes()).expect("lookup").expect("slot 0 exists");
+        if u32::from_ne_bytes(r[28..32].try_into().expect("4 bytes")) >= frames || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The attached program is the `xdp_meta` that ran at least `frames` times.
+    let stats = libbpf_rs::query::ProgInfoIter::default()
+        .filter(|p| p.name.to_str() == Some("xdp_meta"))
+        .map(|p| (p.run_time_ns, p.run_cnt))
+        .max_by_key(|&(_, n)| n)
+        .unwrap_or((0, 0));
+    drop(link);
+    (record, stats)
+}
+
+#[cfg(feature = "kernel")]
+#[test]
+fn loadable_rewrite_agrees_with_the_device_bound_original_on_veth_traffic() {
+    use bpfpatch::kernel::netns::Netns;
+
+    if !common::kernel() {
+        return;
+    }
+    let input = testdata("xdp_meta.v4.o");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("loadable.o");
+    let out =
+        bpfpatch(&["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--lowering", "loadable"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let original = std::fs::read(&input).expect("read");
+    let rewritten = std::fs::read(&out_path).expect("written");
+    let ns = Netns::new().expect("network namespace with a veth pair");
+    let want = veth_record(&ns, &original, true);
+    let got = veth_record(&ns, &rewritten, false);
+    // struct rx_meta: timestamp 0, hash 8, rss_type 12, vlan_proto 16, vlan_tci 18,
+    // ret_timestamp 20, ret_hash 22, ret_vlan 24, flags 26, count 28.
+    let i16_at = |r: &[u8], o: usize| i16::from_ne_bytes(r[o..o + 2].try_into().expect("2 bytes"));
+    for r in [&want, &got] {
+        assert_eq!(u32::from_ne_bytes(r[28..32].try_into().expect("4 bytes")), 3, "frames seen");
+        assert_eq!(i16_at(r, 26) & 1, 1, "record valid");
+    }
+    assert_eq!(&got[0..8], &want[0..8], "timestamp value");
+    assert_eq!(i16_at(&got, 20), i16_at(&want, 20), "rx_timestamp return code");
+    assert_eq!(&got[16..20], &want[16..20], "vlan proto and tci");
+    assert_eq!(i16_at(&got, 24), i16_at(&want, 24), "rx_vlan_tag return code (untagged: -ENODATA)");
+    let (want_hash, got_hash) = (i16_at(&want, 22), i16_at(&got, 22));
+    if got_hash == 0 {
+        assert_eq!(&got[8..16], &want[8..16], "hash and rss type");
+        assert_eq!(want_hash, 0);
+    } else {
+        // The documented deviation: no l4_hash / sw_hash on these skbs, so the kernel ran the
+        // flow dissector; the unrolled sequence says -ENODATA.
+        assert_eq!((want_hash, got_hash), (0, -61), "only the flow-dissector deviation may differ");
+    }
+    eprintln!(
+        "veth traffic: original ret (ts {}, hash {}, vlan {}), loadable ret (ts {}, hash {}, vlan {})",
+        i16_at(&want, 20),
+        want_hash,
+        i16_at(&want, 24),
+        i16_at(&got, 20),
+        got_hash,
+        i16_at(&got, 24)
+    );
+}
+
+#[cfg(feature = "kernel")]
+#[test]
+fn per_packet_run_time_of_loadable_against_the_device_bound_call() {
+    use bpfpatch::kernel::netns::Netns;
+    use std::os::fd::FromRawFd;
+
+    if !common::kernel() {
+        return;
+    }
+    const FRAMES: u32 = 20_000;
+    let input = testdata("xdp_meta.v4.o");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("loadable.o");
+    let out =
+        bpfpatch(&["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--lowering", "loadable"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // BPF_ENABLE_STATS: run-time statistics while this fd is open (no sysctl is changed).
+    // SAFETY: a plain syscall wrapper; the returned fd is owned below.
+    let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
+    assert!(fd >= 0, "BPF_ENABLE_STATS failed: {fd}");
+    // SAFETY: `fd` was just returned open and nothing else owns it.
+    let _stats = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let ns = Netns::new().expect("network namespace with a veth pair");
+    let per = |(ns_total, n): (u64, u64)| ns_total as f64 / n.max(1) as f64;
+    let (_, bound) = veth_run(&ns, &std::fs::read(&input).expect("read"), true, FRAMES);
+    let (_, inline) = veth_run(&ns, &std::fs::read(&out_path).expect("written"), false, FRAMES);
+    assert!(bound.1 >= u64::from(FRAMES) && inline.1 >= u64::from(FRAMES), "{bound:?} {inline:?}");
+    eprintln!(
+        "xdp_meta per packet: device-bound kfunc calls {:.1} ns ({} runs), loadable unrolled {:.1} ns ({} runs), ratio {:.2}",
+        per(bound),
+        bound.1,
+        per(inline),
+        inline.1,
+        per(inline) / per(bound)
+    );
+}
