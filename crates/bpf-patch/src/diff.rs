@@ -34,7 +34,7 @@ mod myers;
 #[doc(hidden)]
 pub use myers::matches;
 
-use crate::edit::position_field;
+use crate::edit::field_of;
 use crate::insn::Slot;
 use crate::op::Op;
 use crate::opcode::{bpf_class, BPF_ALU, BPF_ALU64, BPF_JMP, BPF_JMP32, BPF_X};
@@ -126,14 +126,21 @@ enum Land {
     Nowhere,
 }
 
+/// No target (`Side::targets`) / no instruction starts here (`Side::land`).
+const NONE: i64 = i64::MIN;
+
 /// One side's instructions with what the diff needs of each.
 struct Side<'a> {
     ops: &'a [(Slot, Op)],
     keys: Vec<u128>,
-    /// Absolute target slot of the position field, if any.
-    targets: Vec<Option<i64>>,
-    /// Anchor row each instruction lands on as a jump target.
-    land: Vec<usize>,
+    /// Absolute target slot of each instruction's position field, [`NONE`] if it has none.
+    targets: Vec<i64>,
+    /// First and one-past-last slot.
+    start: i64,
+    end: i64,
+    /// By slot from `start`: the anchor row an instruction starting there lands on as a jump
+    /// target, [`NONE`] for the second slot of an `ld_imm64`.
+    land: Vec<i64>,
 }
 
 impl<'a> Side<'a> {
@@ -142,8 +149,8 @@ impl<'a> Side<'a> {
         let mut targets = Vec::with_capacity(ops.len());
         for (slot, op) in ops {
             let (mut first, second) = op.encode();
-            let field = position_field(&first);
-            targets.push(field.map(|f| i64::from(slot.0) + f.get(&first) + 1));
+            let field = field_of(&first);
+            targets.push(field.map_or(NONE, |f| i64::from(slot.0) + f.get(&first) + 1));
             if let Some(f) = field {
                 f.set(&mut first, 0);
             }
@@ -157,33 +164,38 @@ impl<'a> Side<'a> {
                     | u128::from(next) << 64,
             );
         }
-        Side { ops, keys, targets, land: vec![0; ops.len()] }
-    }
-
-    /// First and one-past-last slot.
-    fn bounds(&self) -> (i64, i64) {
-        match (self.ops.first(), self.ops.last()) {
+        let (start, end) = match (ops.first(), ops.last()) {
             (Some((first, _)), Some((last, op))) => (i64::from(first.0), i64::from(last.0 + op.slots())),
             _ => (0, 0),
+        };
+        let land = vec![NONE; usize::try_from(end - start).expect("slot counts fit usize")];
+        Side { ops, keys, targets, start, end, land }
+    }
+
+    /// Records that instructions `range` land on anchor row `row`.
+    fn set_land(&mut self, range: std::ops::Range<usize>, row: usize) {
+        let row = i64::try_from(row).expect("row counts fit i64");
+        for (slot, _) in &self.ops[range] {
+            self.land[(i64::from(slot.0) - self.start) as usize] = row;
         }
     }
 
     /// Where instruction `i`'s position field lands, if it has one.
     fn landing(&self, i: usize, end_row: usize) -> Option<Land> {
-        let target = self.targets[i]?;
-        let (start, end) = self.bounds();
-        Some(if target < start {
-            Land::Outside(target - start)
-        } else if target >= end {
-            if target == end {
-                Land::Row(end_row)
-            } else {
-                Land::Outside(target - end)
-            }
+        let target = self.targets[i];
+        if target == NONE {
+            return None;
+        }
+        Some(if target < self.start {
+            Land::Outside(target - self.start)
+        } else if target == self.end {
+            Land::Row(end_row)
+        } else if target > self.end {
+            Land::Outside(target - self.end)
         } else {
-            match self.ops.binary_search_by_key(&target, |(s, _)| i64::from(s.0)) {
-                Ok(k) => Land::Row(self.land[k]),
-                Err(_) => Land::Nowhere,
+            match self.land[(target - self.start) as usize] {
+                NONE => Land::Nowhere,
+                row => Land::Row(row as usize),
             }
         })
     }
@@ -223,29 +235,29 @@ pub fn diff(old: &[(Slot, Op)], new: &[(Slot, Op)]) -> Diff {
     let mut b = Side::new(new);
     let anchors = matches(&a.keys, &b.keys);
     let mut rows = Vec::with_capacity(old.len().max(new.len()) + 16);
-    // Anchor rows, checked for targets once every landing place is known.
-    let mut anchor_rows = Vec::with_capacity(anchors.len());
     let (mut i, mut j) = (0usize, 0usize);
     let ends = anchors.iter().map(|&(x, y)| (x as usize, y as usize)).chain([(old.len(), new.len())]);
     for (x, y) in ends {
         gap(&mut rows, &a, &b, i..x, j..y);
         let here = rows.len();
-        a.land[i..x].fill(here);
-        b.land[j..y].fill(here);
         if x < old.len() {
-            a.land[x] = here;
-            b.land[y] = here;
-            anchor_rows.push(rows.len());
+            a.set_land(i..x + 1, here);
+            b.set_land(j..y + 1, here);
             rows.push(Row::Same(old[x].0, new[y].0));
+        } else {
+            a.set_land(i..x, here);
+            b.set_land(j..y, here);
         }
         (i, j) = (x + 1, y + 1);
     }
+    // The anchors are the `Same` rows so far, in order; check their targets now that every
+    // landing place is known.
     let end_row = rows.len();
-    for (r, &(x, y)) in anchor_rows.into_iter().zip(&anchors) {
-        let (x, y) = (x as usize, y as usize);
-        let (la, lb) = (a.landing(x, end_row), b.landing(y, end_row));
+    let anchor_rows = rows.iter_mut().filter(|r| matches!(r, Row::Same(..)));
+    for (row, &(x, y)) in anchor_rows.zip(&anchors) {
+        let (la, lb) = (a.landing(x as usize, end_row), b.landing(y as usize, end_row));
         if la != lb || la == Some(Land::Nowhere) {
-            rows[r] = Row::Changed(old[x].0, new[y].0);
+            *row = Row::Changed(old[x as usize].0, new[y as usize].0);
         }
     }
     Diff { rows }

@@ -16,27 +16,47 @@
 pub fn matches<T: PartialEq>(a: &[T], b: &[T]) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
     let mut search = Search { vf: Vec::new(), vb: Vec::new() };
-    let mut stack = vec![(0usize, a.len(), 0usize, b.len())];
-    while let Some((mut alo, mut ahi, mut blo, mut bhi)) = stack.pop() {
+    // Ranges left to right; a range's common suffix is emitted after the ranges inside it, so
+    // the output comes out sorted.
+    let mut stack = vec![Work::Range(0, a.len(), 0, b.len())];
+    while let Some(work) = stack.pop() {
+        let (mut alo, mut ahi, mut blo, mut bhi) = match work {
+            Work::Range(alo, ahi, blo, bhi) => (alo, ahi, blo, bhi),
+            Work::Suffix(ai, bi, len) => {
+                out.extend((0..len).map(|k| (index(ai + k), index(bi + k))));
+                continue;
+            }
+        };
         while alo < ahi && blo < bhi && a[alo] == b[blo] {
             out.push((index(alo), index(blo)));
             alo += 1;
             blo += 1;
         }
+        let mut suffix = 0;
         while alo < ahi && blo < bhi && a[ahi - 1] == b[bhi - 1] {
             ahi -= 1;
             bhi -= 1;
-            out.push((index(ahi), index(bhi)));
+            suffix += 1;
+        }
+        if suffix > 0 {
+            stack.push(Work::Suffix(ahi, bhi, suffix));
         }
         if alo == ahi || blo == bhi {
             continue;
         }
         let (x, y) = search.split(&a[alo..ahi], &b[blo..bhi]);
-        stack.push((alo + x, ahi, blo + y, bhi));
-        stack.push((alo, alo + x, blo, blo + y));
+        stack.push(Work::Range(alo + x, ahi, blo + y, bhi));
+        stack.push(Work::Range(alo, alo + x, blo, blo + y));
     }
-    out.sort_unstable();
     out
+}
+
+/// A pending step of [`matches`].
+enum Work {
+    /// Diff `a[.0...1]` against `b[.2...3]`.
+    Range(usize, usize, usize, usize),
+    /// Emit `len` matched pairs from `(a, b)` on.
+    Suffix(usize, usize, usize),
 }
 
 /// Positions are limited to `u32` like instruction streams.
