@@ -58,7 +58,7 @@ pub enum Row {
 
 impl Row {
     /// The old program's slot, if the row has one.
-    pub const fn old(&self) -> Option<Slot> {
+    pub const fn old_slot(&self) -> Option<Slot> {
         match *self {
             Row::Same(a, _) | Row::Changed(a, _) | Row::Removed(a) => Some(a),
             Row::Inserted(_) => None,
@@ -66,7 +66,7 @@ impl Row {
     }
 
     /// The new program's slot, if the row has one.
-    pub const fn new(&self) -> Option<Slot> {
+    pub const fn new_slot(&self) -> Option<Slot> {
         match *self {
             Row::Same(_, b) | Row::Changed(_, b) | Row::Inserted(b) => Some(b),
             Row::Removed(_) => None,

@@ -184,8 +184,8 @@ proptest! {
         let d = diff(&old, &new);
 
         // Every instruction of each side appears once, in order.
-        let olds: Vec<Slot> = d.rows.iter().filter_map(Row::old).collect();
-        let news: Vec<Slot> = d.rows.iter().filter_map(Row::new).collect();
+        let olds: Vec<Slot> = d.rows.iter().filter_map(Row::old_slot).collect();
+        let news: Vec<Slot> = d.rows.iter().filter_map(Row::new_slot).collect();
         prop_assert_eq!(olds, old.iter().map(|(s, _)| *s).collect::<Vec<_>>());
         prop_assert_eq!(news, new.iter().map(|(s, _)| *s).collect::<Vec<_>>());
 

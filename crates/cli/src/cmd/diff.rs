@@ -106,7 +106,7 @@ fn render_text(out: &mut String, c: &Compared<'_>, old_file: &str, new_file: &st
             let cell = |ops: &[(Slot, Op)], slot: Option<Slot>| {
                 slot.map(|s| format!("{:>5}: {}", s.0, text_at(ops, s))).unwrap_or_default()
             };
-            (marker(row).0, cell(c.old, row.old()), cell(c.new, row.new()))
+            (marker(row).0, cell(c.old, row.old_slot()), cell(c.new, row.new_slot()))
         })
         .collect();
     let width = cells.iter().map(|(_, l, _)| l.chars().count()).max().unwrap_or(0).min(60);
@@ -130,7 +130,7 @@ fn render_json(c: &Compared<'_>) -> Value {
         .diff
         .rows
         .iter()
-        .map(|row| json!({"op": marker(row).1, "old": side(c.old, row.old()), "new": side(c.new, row.new())}))
+        .map(|row| json!({"op": marker(row).1, "old": side(c.old, row.old_slot()), "new": side(c.new, row.new_slot())}))
         .collect();
     let s = c.diff.summary();
     json!({
