@@ -13,6 +13,9 @@
 //! - `raw_slots` (baseline): the same Myers engine on the raw 8-byte slots with plain equality,
 //!   i.e. what a generic line diff of the two slot streams does. It sees every shifted jump as
 //!   a change, so its edit distance is larger.
+//!
+//! Plus the worst case, `diff_unrelated`: two unrelated programs of the same size (most
+//! instructions differ; the cost cap of the alignment bounds the time).
 
 use bpf_patch::diff::{diff, matches};
 use bpf_patch::edit::{apply, ApplyOptions, Edits};
@@ -35,8 +38,8 @@ fn reg(n: u64) -> Reg {
 }
 
 /// A deterministic program of `n` slots; jumps target instruction starts.
-fn program(n: usize) -> Vec<Insn> {
-    let mut rnd = rng(0x2545_f491_4f6c_dd1d);
+fn program(n: usize, seed: u64) -> Vec<Insn> {
+    let mut rnd = rng(seed);
     // Layout first: 0 plain, 1 jump, 2 ld_imm64 (two slots), 3 call.
     let mut kinds: Vec<u8> = Vec::with_capacity(n);
     while kinds.len() < n - 1 {
@@ -109,7 +112,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("diff");
     group.sample_size(10);
     for n in [100_000usize, 1_000_000] {
-        let old = program(n);
+        let old = program(n, SEED);
         let old_ops = decode_all(&old).expect("decodes");
         for edits in [100usize, 1_000, 5_000] {
             let new = edited(&old, edits);
@@ -123,8 +126,18 @@ fn bench(c: &mut Criterion) {
             });
         }
     }
+    // Worst case: two unrelated programs (every middle-point search hits the cost cap).
+    for n in [100_000usize, 1_000_000] {
+        let (old, new) = (program(n, SEED), program(n, SEED ^ 0x9e37_79b9_7f4a_7c15));
+        let (old_ops, new_ops) = (decode_all(&old).expect("decodes"), decode_all(&new).expect("decodes"));
+        group.bench_with_input(BenchmarkId::new("diff_unrelated", n), &(), |b, ()| {
+            b.iter(|| diff(black_box(&old_ops), black_box(&new_ops)))
+        });
+    }
     group.finish();
 }
+
+const SEED: u64 = 0x2545_f491_4f6c_dd1d;
 
 criterion_group!(benches, bench);
 criterion_main!(benches);

@@ -26,6 +26,11 @@
 //!    rest are [`Row::Removed`] and [`Row::Inserted`]. The search for a partner looks at most
 //!    [`PAIR_WINDOW`] inserted instructions ahead.
 //!
+//! Cost: linear space; time near `O(N + D²)` for `D` differences, with a cap on each
+//! middle-point search and a total work budget (see `myers`), past which the alignment is no
+//! longer minimal but stays valid. 1M slots with 5,000 edits take about 0.2-0.4 s, two unrelated
+//! 1M-slot programs under a second (`benches/diff.rs`).
+//!
 //! Rows are in program order on both sides: every old instruction appears in exactly one row,
 //! and so does every new one.
 

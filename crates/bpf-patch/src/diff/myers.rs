@@ -8,14 +8,24 @@
 //! not a longest one; in exchange the time stays near `O((N + M) · cap)` on inputs with many
 //! edits. Inputs with fewer than 512 differences are always diffed exactly.
 //!
+//! Work budget: once the searches have computed `max(2^26, 64 · (N + M))` frontier entries and
+//! snake steps in all, ranges not yet split stay unmatched (all removed, all inserted). This
+//! bounds unrelated inputs (1M slots against 1M unrelated ones: under a second) and is far from
+//! reached by edited programs (1M slots with 5,000 edits use about a quarter of it).
+//!
 //! Works on any `PartialEq` element, so the same code serves [`super::diff`] (normalised
 //! instruction keys) and the raw-slot baseline of the benchmark.
 
 /// The matched index pairs `(i, j)` (`a[i] == b[j]`) of a common subsequence of `a` and `b`,
 /// increasing in both components.
 pub fn matches<T: PartialEq>(a: &[T], b: &[T]) -> Vec<(u32, u32)> {
+    matches_within(a, b, budget(a.len() + b.len()))
+}
+
+/// [`matches`] with a given work budget.
+fn matches_within<T: PartialEq>(a: &[T], b: &[T], budget: u64) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
-    let mut search = Search { vf: Vec::new(), vb: Vec::new() };
+    let mut search = Search { vf: Vec::new(), vb: Vec::new(), work: 0 };
     // Ranges left to right; a range's common suffix is emitted after the ranges inside it, so
     // the output comes out sorted.
     let mut stack = vec![Work::Range(0, a.len(), 0, b.len())];
@@ -44,6 +54,10 @@ pub fn matches<T: PartialEq>(a: &[T], b: &[T]) -> Vec<(u32, u32)> {
         if alo == ahi || blo == bhi {
             continue;
         }
+        if search.work >= budget {
+            // Past the work budget: this range stays unmatched (removed plus inserted).
+            continue;
+        }
         let (x, y) = search.split(&a[alo..ahi], &b[blo..bhi]);
         stack.push(Work::Range(alo + x, ahi, blo + y, bhi));
         stack.push(Work::Range(alo, alo + x, blo, blo + y));
@@ -69,6 +83,8 @@ fn index(i: usize) -> u32 {
 struct Search {
     vf: Vec<isize>,
     vb: Vec<isize>,
+    /// Frontier entries computed plus snake steps taken, over all searches.
+    work: u64,
 }
 
 impl Search {
@@ -76,6 +92,13 @@ impl Search {
     /// an optimal edit path, or past the cost cap on the furthest forward path. The inputs are
     /// non-empty, with differing first and differing last elements.
     fn split<T: PartialEq>(&mut self, a: &[T], b: &[T]) -> (usize, usize) {
+        let (point, work) = self.search(a, b);
+        self.work += work;
+        point
+    }
+
+    /// [`Search::split`] and the work it took.
+    fn search<T: PartialEq>(&mut self, a: &[T], b: &[T]) -> ((usize, usize), u64) {
         let (n, m) = (a.len() as isize, b.len() as isize);
         let max_d = (n + m + 1) / 2;
         let cap = cap(a.len() + b.len()) as isize;
@@ -88,6 +111,7 @@ impl Search {
         self.vb.clear();
         self.vb.resize(width, -1);
         let (vf, vb) = (&mut self.vf, &mut self.vb);
+        let mut work = 0u64;
         vf[(off + 1) as usize] = 0;
         vb[(off + 1) as usize] = 0;
         let delta = n - m;
@@ -106,8 +130,9 @@ impl Search {
         let (mut fstart, mut fend, mut bstart, mut bend) = (0, 0, 0, 0);
         for d in 0..=top {
             if d > cap {
-                return furthest(vf, off, d - 1, fstart, fend, n, m)
+                let point = furthest(vf, off, d - 1, fstart, fend, n, m)
                     .unwrap_or((a.len().div_ceil(2), b.len().div_ceil(2)));
+                return (point, work);
             }
             let mut k = -d + fstart;
             while k <= d - fend {
@@ -115,10 +140,12 @@ impl Search {
                 let mut x =
                     if k == -d || (k != d && vf[i - 1] < vf[i + 1]) { vf[i + 1] } else { vf[i - 1] + 1 };
                 let mut y = x - k;
+                let from = x;
                 while x < n && y < m && a[x as usize] == b[y as usize] {
                     x += 1;
                     y += 1;
                 }
+                work += 1 + (x - from) as u64;
                 vf[i] = x;
                 if x > n {
                     fend += 2;
@@ -127,7 +154,7 @@ impl Search {
                 } else if odd {
                     if let Some(xb) = reached(vb, delta - k) {
                         if n - xb <= x {
-                            return (x as usize, y as usize);
+                            return ((x as usize, y as usize), work);
                         }
                     }
                 }
@@ -139,10 +166,12 @@ impl Search {
                 let mut x =
                     if k == -d || (k != d && vb[i - 1] < vb[i + 1]) { vb[i + 1] } else { vb[i - 1] + 1 };
                 let mut y = x - k;
+                let from = x;
                 while x < n && y < m && a[(n - x - 1) as usize] == b[(m - y - 1) as usize] {
                     x += 1;
                     y += 1;
                 }
+                work += 1 + (x - from) as u64;
                 vb[i] = x;
                 if x > n {
                     bend += 2;
@@ -152,7 +181,7 @@ impl Search {
                     let kf = delta - k;
                     if let Some(xf) = reached(vf, kf) {
                         if xf >= n - x {
-                            return (xf as usize, (xf - kf) as usize);
+                            return ((xf as usize, (xf - kf) as usize), work);
                         }
                     }
                 }
@@ -161,8 +190,14 @@ impl Search {
         }
         // Unreachable for inputs meeting the precondition (the paths meet by `max_d`); a
         // midpoint split is still a valid, terminating answer.
-        (a.len().div_ceil(2), b.len().div_ceil(2))
+        ((a.len().div_ceil(2), b.len().div_ceil(2)), work)
     }
+}
+
+/// Total search work (frontier entries plus snake steps) after which [`matches`] stops refining.
+fn budget(len: usize) -> u64 {
+    let len = len as u64;
+    (64 * len).max(1 << 26)
 }
 
 /// The number of edits a middle-point search may spend before it splits at the furthest
@@ -251,6 +286,16 @@ mod tests {
         ) {
             check(&a, &b);
         }
+    }
+
+    #[test]
+    fn past_the_work_budget_ranges_stay_unmatched() {
+        // Different first and last elements: nothing matches without a split.
+        let a: Vec<u32> = [1].into_iter().chain(10..200).chain([2]).collect();
+        let b: Vec<u32> = [3].into_iter().chain(10..200).chain([4]).collect();
+        assert_eq!(matches_within(&a, &b, 0), []);
+        let full = matches_within(&a, &b, u64::MAX);
+        assert_eq!(full, (1..191).map(|i| (i, i)).collect::<Vec<_>>());
     }
 
     #[test]
