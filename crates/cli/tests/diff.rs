@@ -123,6 +123,10 @@ fn a_patched_object_shows_exactly_its_edits() {
     assert!(text.lines().any(|l| l.starts_with('+') && l.ends_with("    5: r0 = 0x0")), "{text}");
     assert!(text.lines().any(|l| l.starts_with("-     7: ")), "{text}");
     assert_eq!(text.matches("\n<").count() + usize::from(text.starts_with('<')), 2, "one program: {text}");
+    let text = text.replace(s(&input), "testdata/obj/xdp_parse.v3.o").replace(s(&edited), "edited.o");
+    insta::with_settings!({ snapshot_path => "../../../snapshots/cli", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("diff_xdp_parse_v3_patched", text);
+    });
 }
 
 #[test]
