@@ -21,8 +21,9 @@
 //!    distance from the end, one before the start on its distance from the start, so edits
 //!    inside the program do not disturb them; a target inside an `ld_imm64` lands nowhere
 //!    (always [`Row::Changed`]).
-//! 3. Between two anchors, removed and inserted instructions of the same kind (same opcode up
-//!    to the register / immediate source bit) are paired in order into [`Row::Changed`] rows; the
+//! 3. Between two anchors, removed and inserted instructions of the same kind (the same
+//!    operation for ALU and jump classes, whatever the width and source; else the same opcode)
+//!    are paired in order into [`Row::Changed`] rows; the
 //!    rest are [`Row::Removed`] and [`Row::Inserted`]. The search for a partner looks at most
 //!    [`PAIR_WINDOW`] inserted instructions ahead.
 //!
@@ -42,7 +43,7 @@ pub use myers::matches;
 use crate::edit::field_of;
 use crate::insn::Slot;
 use crate::op::Op;
-use crate::opcode::{bpf_class, BPF_ALU, BPF_ALU64, BPF_JMP, BPF_JMP32, BPF_X};
+use crate::opcode::{bpf_class, bpf_op, BPF_ALU, BPF_ALU64, BPF_JMP, BPF_JMP32};
 
 /// How far ahead among the inserted instructions of a gap a removed instruction looks for a
 /// partner of its kind.
@@ -206,13 +207,15 @@ impl<'a> Side<'a> {
     }
 }
 
-/// The kind of an instruction for pairing removed with inserted ones: its first opcode byte,
-/// with the register / immediate source bit cleared for ALU and jump classes.
-fn kind(op: &Op) -> u8 {
+/// The kind of an instruction for pairing removed with inserted ones: for ALU and jump
+/// classes the operation alone (32- or 64-bit, register or immediate source alike: `w0 = 0x1`
+/// and `r0 = r1` are one kind, `be16` and `bswap16` too), otherwise the whole first opcode byte.
+fn kind(op: &Op) -> u16 {
     let code = op.encode().0.code;
     match bpf_class(code) {
-        BPF_ALU | BPF_ALU64 | BPF_JMP | BPF_JMP32 => code & !BPF_X,
-        _ => code,
+        BPF_ALU | BPF_ALU64 => 0x100 | u16::from(bpf_op(code)),
+        BPF_JMP | BPF_JMP32 => 0x200 | u16::from(bpf_op(code)),
+        _ => u16::from(code),
     }
 }
 
@@ -277,7 +280,7 @@ fn gap(
     ra: std::ops::Range<usize>,
     rb: std::ops::Range<usize>,
 ) {
-    let kinds_b: Vec<u8> = b.ops[rb.clone()].iter().map(|(_, op)| kind(op)).collect();
+    let kinds_b: Vec<u16> = b.ops[rb.clone()].iter().map(|(_, op)| kind(op)).collect();
     let mut next_b = rb.start;
     for x in ra {
         let k = kind(&a.ops[x].1);

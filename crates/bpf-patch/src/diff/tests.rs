@@ -56,6 +56,12 @@ fn alignment_table() {
         ("replacement of the same kind is changed", "r0 = 0x1\nexit", "r0 = 0x2\nexit", "~0/0 =1/1"),
         ("register and immediate operands are one kind", "r0 = 0x1\nexit", "r0 = r1\nexit", "~0/0 =1/1"),
         (
+            "32- and 64-bit forms are one kind, byte swaps too",
+            "w0 = 0x1\nr0 = be16 r0\nexit",
+            "r0 = 0x1\nr0 = bswap16 r0\nexit",
+            "~0/0 ~1/1 =2/2",
+        ),
+        (
             "replacement of another kind is removed plus inserted",
             "r0 = 0x1\nexit",
             "r0 = *(u32 *)(r1 + 0x0)\nexit",
