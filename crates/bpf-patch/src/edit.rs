@@ -19,7 +19,8 @@ mod field;
 #[doc(hidden)]
 pub mod reference;
 
-use field::{field_of, holds_position};
+pub(crate) use field::field_of;
+use field::holds_position;
 pub use field::{position_field, PositionField};
 
 use crate::insn::{Insn, Slot};

@@ -23,6 +23,7 @@ pub use insn::{Endian, Insn, InsnIdx, Slot};
 pub use op::{DecodeError, Op, Reg};
 pub mod btf_ext;
 pub mod co_re;
+pub mod diff;
 pub mod edit;
 pub mod elf;
 pub mod patch;

@@ -33,6 +33,8 @@ pub enum Command {
     Check(cmd::check::Args),
     /// Run a bpf_conformance suite in the interpreter.
     Conformance(cmd::conformance::Args),
+    /// Show two objects' programs side by side, aligned across inserted and removed instructions.
+    Diff(cmd::diff::Args),
     /// Show an object's programs, relocations, line info and disassembly.
     Dump(cmd::dump::Args),
     /// Insert, replace or delete instructions of a program in a BPF object (one batch).
@@ -95,6 +97,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<Status> {
     match cli.command {
         Command::Patch(args) => cmd::patch::run(&args, sub),
         Command::Dump(args) => cmd::dump::run(&args, &mut stdout),
+        Command::Diff(args) => cmd::diff::run(&args, &mut stdout),
         Command::Conformance(args) => cmd::conformance::run(&args, &mut stdout),
         Command::Asm(args) => cmd::asm::run(&args),
         Command::Check(args) => cmd::check::run(&args, &mut stdout),

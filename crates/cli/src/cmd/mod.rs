@@ -4,6 +4,7 @@
 pub mod asm;
 pub mod check;
 pub mod conformance;
+pub mod diff;
 pub mod disasm;
 pub mod dump;
 #[cfg(feature = "kernel")]
