@@ -20,17 +20,16 @@
 //! [`Outcome::Unsupported`], never with a verdict.
 
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use bpf_patch::op::{AluOp, AtomicOp, CallTarget, Cond, LdImm64Src, Op, Operand, Reg as R, Width};
+use bpf_patch::op::{AluOp, AtomicOp, CallTarget, LdImm64Src, Op, Operand, Reg as R, Width};
 use bpf_patch::{Insn, Slot};
 
-use super::branch::{branch_taken, refine};
 use super::ctx::Access;
 use super::helpers::Version;
 use super::live::Liveness;
 use super::scalar::Scalar;
-use super::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
+use super::state::{Frame, Ptr, PtrKind, Reg, State};
 use super::subprog::{self, FuncInfo, MAX_CALL_FRAMES};
 use crate::load::{MapShape, ProgType};
 use loops::{widen, LoopHead};
@@ -38,6 +37,10 @@ use loops::{widen, LoopHead};
 mod call;
 mod loops;
 mod mem;
+mod prune;
+mod refine;
+
+use prune::{Kept, Open, PrunePoint};
 
 /// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
 pub const INSN_LIMIT: u64 = 1_000_000;
@@ -303,36 +306,6 @@ pub fn verify_observed(
         }
     }
     Ok(report)
-}
-
-/// A fully explored state kept at a prune point, with dead registers forgotten.
-struct Kept {
-    state: State,
-    /// Times it pruned a path, and times it was compared and did not.
-    hits: u32,
-    misses: u32,
-}
-
-/// A state still being explored at a prune point.
-pub(super) struct Open {
-    /// With dead registers forgotten.
-    pub(super) state: State,
-    /// When it was added (the latest one is the previous loop iteration's).
-    pub(super) seq: u64,
-}
-
-/// The states of one prune point.
-#[derive(Default)]
-pub(super) struct PrunePoint {
-    /// Fully explored: a state one of them includes needs no exploration.
-    done: Vec<Kept>,
-    /// Still being explored (not every path from them followed yet): they do not prune,
-    /// except at loop heads ([`LoopHead`]); meeting one again exactly is an infinite loop.
-    /// Slots are reused ([`Work::Done`] names one).
-    pub(super) open: Vec<Option<Open>>,
-    free: Vec<usize>,
-    /// The open states, hashed, so that a long loop costs no scans to detect.
-    exact: HashSet<State>,
 }
 
 enum Work {
@@ -793,75 +766,6 @@ impl<'a> Explorer<'a> {
         }
         Ok(Reg::Ptr(r))
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn jump(
-        &mut self,
-        pc: usize,
-        st: State,
-        fall: usize,
-        taken: usize,
-        width: Width,
-        cond: Cond,
-        (dst, a): (R, Reg),
-        (src, b): (Option<R>, Reg),
-    ) -> Step {
-        match (a, b) {
-            (Reg::Scalar(x), Reg::Scalar(y)) => {
-                let decided = branch_taken(cond, width, &x, &y);
-                let mut out = Vec::new();
-                for (holds, next) in [(false, fall), (true, taken)] {
-                    if decided.is_some_and(|d| d != holds) {
-                        continue;
-                    }
-                    let (rx, ry) = refine(cond, width, x, y, holds);
-                    if rx.is_empty() || ry.is_empty() {
-                        continue;
-                    }
-                    let mut s = st.clone();
-                    s.cur_mut().regs[rn(dst)] = Reg::Scalar(rx);
-                    if let Some(r) = src {
-                        s.cur_mut().regs[rn(r)] = Reg::Scalar(ry);
-                    }
-                    out.push((next, s));
-                }
-                Ok(out)
-            }
-            (Reg::Ptr(p), Reg::Scalar(z)) | (Reg::Scalar(z), Reg::Ptr(p))
-                if z.as_const() == Some(0) && matches!(cond, Cond::Eq | Cond::Ne) && width == Width::W64 =>
-            {
-                let (eq_next, ne_next) = if cond == Cond::Eq { (taken, fall) } else { (fall, taken) };
-                if !p.maybe_null {
-                    // A non-NULL pointer is never 0.
-                    return Ok(vec![(ne_next, st)]);
-                }
-                let mut is_null = st.clone();
-                let mut not_null = st;
-                mark_null(&mut is_null, p.id, true);
-                mark_null(&mut not_null, p.id, false);
-                let mut out = vec![(eq_next, is_null), (ne_next, not_null)];
-                out.sort_by_key(|(n, _)| usize::from(*n != fall));
-                Ok(out)
-            }
-            (Reg::Ptr(x), Reg::Ptr(y)) if width == Width::W64 => {
-                let mut t = st.clone();
-                let mut f = st;
-                let pkt = |p: &Ptr| matches!(p.kind, PtrKind::Packet);
-                let end = |p: &Ptr| matches!(p.kind, PtrKind::PacketEnd);
-                // (state that learns, pointer) per kernel's find_good_pkt_pointers.
-                match cond {
-                    Cond::Gt | Cond::Ge if pkt(&x) && end(&y) => good_pkt(&mut f, &x),
-                    Cond::Gt | Cond::Ge if end(&x) && pkt(&y) => good_pkt(&mut t, &y),
-                    Cond::Lt | Cond::Le if pkt(&x) && end(&y) => good_pkt(&mut t, &x),
-                    Cond::Lt | Cond::Le if end(&x) && pkt(&y) => good_pkt(&mut f, &y),
-                    _ if x.kind == y.kind || pkt(&x) || end(&x) => {}
-                    _ => return unsupported(pc, "comparison of unrelated pointers"),
-                }
-                Ok(vec![(fall, f), (taken, t)])
-            }
-            _ => unsupported(pc, "comparison of a pointer with a scalar"),
-        }
-    }
 }
 
 fn op_name(op: AluOp) -> &'static str {
@@ -878,55 +782,5 @@ fn op_name(op: AluOp) -> &'static str {
         AluOp::Rsh => ">>",
         AluOp::Arsh => "s>>",
         AluOp::Mov | AluOp::Movsx(_) => "=",
-    }
-}
-
-/// After a NULL check: registers sharing `id` become 0 (`null`) or lose `maybe_null`; on the
-/// NULL side a reference acquired with that id is gone (nothing was acquired).
-fn mark_null(st: &mut State, id: u32, null: bool) {
-    if null {
-        st.refs.retain(|(r, _)| *r != id);
-    }
-    for f in &mut st.frames {
-        let fix = |r: &mut Reg| {
-            if let Reg::Ptr(p) = r {
-                if p.maybe_null && p.id == id {
-                    if null {
-                        *r = Reg::Scalar(Scalar::constant(0));
-                    } else {
-                        p.maybe_null = false;
-                    }
-                }
-            }
-        };
-        f.regs.iter_mut().for_each(fix);
-        for s in &mut f.stack {
-            if let StackSlot::Spill(r) = s {
-                fix(r);
-            }
-        }
-    }
-}
-
-/// `find_good_pkt_pointers`: packet pointers sharing `p`'s id may access `p.off` bytes.
-fn good_pkt(st: &mut State, p: &Ptr) {
-    if p.off <= 0 || p.var.umax > 0xffff {
-        return;
-    }
-    let range = p.off as u32;
-    for f in &mut st.frames {
-        let fix = |r: &mut Reg| {
-            if let Reg::Ptr(q) = r {
-                if q.kind == p.kind && q.id == p.id {
-                    q.range = q.range.max(range);
-                }
-            }
-        };
-        f.regs.iter_mut().for_each(fix);
-        for s in &mut f.stack {
-            if let StackSlot::Spill(r) = s {
-                fix(r);
-            }
-        }
     }
 }
