@@ -308,6 +308,19 @@ impl State {
         self.frames.last_mut().expect("a state always has a frame")
     }
 
+    /// Calls `f` on every register and every spilled register of every frame (what the
+    /// kernel's `bpf_for_each_reg_in_vstate` visits).
+    pub fn for_each_reg_mut(&mut self, mut f: impl FnMut(&mut Reg)) {
+        for frame in &mut self.frames {
+            frame.regs.iter_mut().for_each(&mut f);
+            for slot in &mut frame.stack {
+                if let StackSlot::Spill(r) = slot {
+                    f(r);
+                }
+            }
+        }
+    }
+
     /// Whether every concrete state `other` stands for is one `self` stands for.
     pub fn includes(&self, other: &State) -> bool {
         self.frames.len() == other.frames.len()

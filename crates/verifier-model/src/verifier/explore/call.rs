@@ -14,7 +14,7 @@ use crate::verifier::ctx::Access;
 use crate::verifier::helpers::{proto, Arg, Ret, Version};
 use crate::verifier::map_compat::{self, map_type};
 use crate::verifier::scalar::Scalar;
-use crate::verifier::state::{Frame, Ptr, PtrKind, Reg, StackSlot, State};
+use crate::verifier::state::{Frame, Ptr, PtrKind, Reg, State};
 use crate::verifier::subprog::{FuncArg, FuncInfo, MAX_CALL_FRAMES};
 
 impl<'a> Explorer<'a> {
@@ -440,17 +440,9 @@ fn invalid_scalar(ctx: &str, reg: &str, v: &Scalar, (lo, hi): (i64, i64)) -> Str
 /// it becomes an unknown scalar (`mark_reg_invalid` for a privileged loader).
 pub(super) fn release_reference(st: &mut State, id: u32) {
     st.refs.retain(|(r, _)| *r != id);
-    for f in &mut st.frames {
-        let fix = |r: &mut Reg| {
-            if matches!(r, Reg::Ptr(p) if p.ref_obj_id == id) {
-                *r = unknown();
-            }
-        };
-        f.regs.iter_mut().for_each(fix);
-        for s in &mut f.stack {
-            if let StackSlot::Spill(r) = s {
-                fix(r);
-            }
+    st.for_each_reg_mut(|r| {
+        if matches!(r, Reg::Ptr(p) if p.ref_obj_id == id) {
+            *r = unknown();
         }
-    }
+    });
 }

@@ -369,8 +369,6 @@ impl<'a> Explorer<'a> {
             self.cur_entry = None;
             if prune.get(pc).copied().unwrap_or(false) {
                 let loop_head = self.loop_head(pc);
-                // Kept states forget dead registers: paths that differ only there meet.
-                let clean = self.live.clean(pc, &state);
                 let point = self.explored.entry(pc).or_default();
                 // The kernel's eviction: a fully explored state that keeps missing is no
                 // longer compared.
@@ -392,6 +390,9 @@ impl<'a> Explorer<'a> {
                 if hit {
                     continue;
                 }
+                // Kept states forget dead registers: paths that differ only there meet. (A
+                // visit pruned above needs no copy.)
+                let clean = self.live.clean(pc, &state);
                 // is_state_visited: at a callback call, a state of an earlier iteration
                 // still being explored that includes this one ends the iteration; at
                 // may_goto, one from another iteration depth does.

@@ -6,7 +6,7 @@ use bpf_patch::op::{Cond, Reg as R, Width};
 use super::{rn, unsupported, Explorer, Step};
 use crate::verifier::branch::{branch_taken, refine};
 use crate::verifier::scalar::Scalar;
-use crate::verifier::state::{Ptr, PtrKind, Reg, StackSlot, State};
+use crate::verifier::state::{Ptr, PtrKind, Reg, State};
 
 impl Explorer<'_> {
     /// A conditional jump: scalars split or decide; a maybe-NULL pointer against 0 splits into
@@ -87,25 +87,17 @@ fn mark_null(st: &mut State, id: u32, null: bool) {
     if null {
         st.refs.retain(|(r, _)| *r != id);
     }
-    for f in &mut st.frames {
-        let fix = |r: &mut Reg| {
-            if let Reg::Ptr(p) = r {
-                if p.maybe_null && p.id == id {
-                    if null {
-                        *r = Reg::Scalar(Scalar::constant(0));
-                    } else {
-                        p.maybe_null = false;
-                    }
+    st.for_each_reg_mut(|r| {
+        if let Reg::Ptr(p) = r {
+            if p.maybe_null && p.id == id {
+                if null {
+                    *r = Reg::Scalar(Scalar::constant(0));
+                } else {
+                    p.maybe_null = false;
                 }
             }
-        };
-        f.regs.iter_mut().for_each(fix);
-        for s in &mut f.stack {
-            if let StackSlot::Spill(r) = s {
-                fix(r);
-            }
         }
-    }
+    });
 }
 
 /// `find_good_pkt_pointers`: packet pointers sharing `p`'s id may access `p.off` bytes.
@@ -114,19 +106,11 @@ fn good_pkt(st: &mut State, p: &Ptr) {
         return;
     }
     let range = p.off as u32;
-    for f in &mut st.frames {
-        let fix = |r: &mut Reg| {
-            if let Reg::Ptr(q) = r {
-                if q.kind == p.kind && q.id == p.id {
-                    q.range = q.range.max(range);
-                }
-            }
-        };
-        f.regs.iter_mut().for_each(fix);
-        for s in &mut f.stack {
-            if let StackSlot::Spill(r) = s {
-                fix(r);
+    st.for_each_reg_mut(|r| {
+        if let Reg::Ptr(q) = r {
+            if q.kind == p.kind && q.id == p.id {
+                q.range = q.range.max(range);
             }
         }
-    }
+    });
 }
