@@ -12,69 +12,36 @@ pub fn alu(width: Width, op: AluOp, dst: u64, src: u64) -> u64 {
     }
 }
 
-fn alu64(op: AluOp, dst: u64, src: u64) -> u64 {
-    match op {
-        AluOp::Add => dst.wrapping_add(src),
-        AluOp::Sub => dst.wrapping_sub(src),
-        AluOp::Mul => dst.wrapping_mul(src),
-        AluOp::Div => dst.checked_div(src).unwrap_or(0),
-        AluOp::Mod => dst.checked_rem(src).unwrap_or(dst),
-        AluOp::Sdiv => {
-            if src == 0 {
-                0
-            } else {
-                (dst as i64).wrapping_div(src as i64) as u64
+/// One ALU body per width: `$u`/`$i` the unsigned and signed types, `$mask` the shift mask;
+/// division by zero gives 0 and modulo by zero keeps `dst`, as the ISA defines.
+macro_rules! alu_width {
+    ($name:ident, $u:ty, $i:ty, $mask:expr) => {
+        fn $name(op: AluOp, dst: $u, src: $u) -> $u {
+            match op {
+                AluOp::Add => dst.wrapping_add(src),
+                AluOp::Sub => dst.wrapping_sub(src),
+                AluOp::Mul => dst.wrapping_mul(src),
+                AluOp::Div => dst.checked_div(src).unwrap_or(0),
+                AluOp::Mod => dst.checked_rem(src).unwrap_or(dst),
+                AluOp::Sdiv if src == 0 => 0,
+                AluOp::Sdiv => (dst as $i).wrapping_div(src as $i) as $u,
+                AluOp::Smod if src == 0 => dst,
+                AluOp::Smod => (dst as $i).wrapping_rem(src as $i) as $u,
+                AluOp::Or => dst | src,
+                AluOp::And => dst & src,
+                AluOp::Xor => dst ^ src,
+                AluOp::Lsh => dst << (src & $mask),
+                AluOp::Rsh => dst >> (src & $mask),
+                AluOp::Arsh => ((dst as $i) >> (src & $mask)) as $u,
+                AluOp::Mov => src,
+                AluOp::Movsx(bits) => sign_extend(u64::from(src), bits) as $u,
             }
         }
-        AluOp::Smod => {
-            if src == 0 {
-                dst
-            } else {
-                (dst as i64).wrapping_rem(src as i64) as u64
-            }
-        }
-        AluOp::Or => dst | src,
-        AluOp::And => dst & src,
-        AluOp::Xor => dst ^ src,
-        AluOp::Lsh => dst << (src & 63),
-        AluOp::Rsh => dst >> (src & 63),
-        AluOp::Arsh => ((dst as i64) >> (src & 63)) as u64,
-        AluOp::Mov => src,
-        AluOp::Movsx(bits) => sign_extend(src, bits),
-    }
+    };
 }
 
-fn alu32(op: AluOp, dst: u32, src: u32) -> u32 {
-    match op {
-        AluOp::Add => dst.wrapping_add(src),
-        AluOp::Sub => dst.wrapping_sub(src),
-        AluOp::Mul => dst.wrapping_mul(src),
-        AluOp::Div => dst.checked_div(src).unwrap_or(0),
-        AluOp::Mod => dst.checked_rem(src).unwrap_or(dst),
-        AluOp::Sdiv => {
-            if src == 0 {
-                0
-            } else {
-                (dst as i32).wrapping_div(src as i32) as u32
-            }
-        }
-        AluOp::Smod => {
-            if src == 0 {
-                dst
-            } else {
-                (dst as i32).wrapping_rem(src as i32) as u32
-            }
-        }
-        AluOp::Or => dst | src,
-        AluOp::And => dst & src,
-        AluOp::Xor => dst ^ src,
-        AluOp::Lsh => dst << (src & 31),
-        AluOp::Rsh => dst >> (src & 31),
-        AluOp::Arsh => ((dst as i32) >> (src & 31)) as u32,
-        AluOp::Mov => src,
-        AluOp::Movsx(bits) => sign_extend(u64::from(src), bits) as u32,
-    }
-}
+alu_width!(alu64, u64, i64, 63);
+alu_width!(alu32, u32, i32, 31);
 
 /// Sign-extends the low `bits` (8, 16, 32 or 64) of `v` to 64 bits.
 pub fn sign_extend(v: u64, bits: u8) -> u64 {
