@@ -10,6 +10,7 @@ pub mod netns;
 pub mod raw;
 
 use std::ffi::OsStr;
+use std::os::fd::AsFd;
 use std::sync::Mutex;
 
 use libbpf_rs::{AsRawLibbpf, MapCore, MapFlags, ObjectBuilder};
@@ -266,6 +267,22 @@ impl Loaded {
             what: "XDP attach",
             source,
         })
+    }
+
+    /// Attaches the program as a tc filter on the egress of `ifindex`, creating the device's
+    /// `clsact` qdisc (in the calling thread's network namespace). The filter lives until it is
+    /// detached through the returned hook or the device goes away.
+    pub fn attach_tc_egress(&self, ifindex: u32) -> Result<libbpf_rs::TcHook, LoadError> {
+        let prog = self.program().expect("the loaded object holds the program it was loaded for");
+        let fail = |source| LoadError::Run { name: self.name.clone(), what: "tc egress attach", source };
+        let mut hook = libbpf_rs::TcHook::new(prog.as_fd());
+        hook.ifindex(i32::try_from(ifindex).unwrap_or(i32::MAX))
+            .replace(true)
+            .handle(1)
+            .priority(1)
+            .attach_point(libbpf_rs::TC_EGRESS);
+        hook.create().map_err(fail)?;
+        hook.attach().map_err(fail)
     }
 
     /// The names libbpf gave the object's maps (data sections get `<object prefix>.<section>`).

@@ -69,6 +69,30 @@ exit";
 }
 
 #[test]
+fn get_hash_recalc_runs_the_flow_dissector_once_and_keeps_an_existing_hash() {
+    // r0 = recalc; r2 = __sk_buff.hash (offset 68) after it; return r0 << 32 | r2.
+    let src = "r6 = r1\ncall 34\nr2 = *(u32 *)(r6 + 68)\nr0 <<= 32\nr0 |= r2\nexit";
+    for (flow_hash, want_l4) in [((0xdead_beef, true), 1u64), ((0x1234, false), 0)] {
+        let mut v = asm_vm(src);
+        let setup = SkbSetup { packet: vec![0; 40], flow_hash, ..SkbSetup::default() };
+        let r1 = v.setup_skb(&setup).expect("builds");
+        let want = (u64::from(flow_hash.0) << 32) | u64::from(flow_hash.0);
+        assert_eq!(run_i64(&mut v, r1) as u64, want, "{flow_hash:?}");
+        let s = v.skb.expect("set up");
+        let flags = v.memory.load(Memory::addr(s.skb, 130), 1).expect("sk_buff byte 130");
+        assert_eq!(flags & 0b110, 0b100 | (want_l4 << 1), "sw_hash set, l4_hash iff ports");
+    }
+    // A hash already there (sw_hash set) is kept: the dissector's would differ.
+    let mut v = asm_vm(src);
+    let setup = SkbSetup { packet: vec![0; 40], flow_hash: (9, true), ..SkbSetup::default() };
+    let r1 = v.setup_skb(&setup).expect("builds");
+    let s = v.skb.expect("set up");
+    v.memory.store(Memory::addr(s.skb, 148), 4, 77).expect("sk_buff.hash");
+    v.memory.store(Memory::addr(s.skb, 130), 1, 0b100).expect("sw_hash");
+    assert_eq!(run_i64(&mut v, r1) as u64, (77 << 32) | 77);
+}
+
+#[test]
 fn kernel_object_kfuncs_and_probe_read() {
     // XDP: bpf_cast_to_kern_ctx is the context itself; frame_sz through it.
     let mut v = asm_vm("r6 = r1\ncall %bpf_cast_to_kern_ctx\nr0 -= r6\nexit");

@@ -1,5 +1,6 @@
-//! Packet helpers: `bpf_skb_load_bytes` (26), `bpf_xdp_load_bytes` (189) and
-//! `bpf_skb_vlan_push` (18), with `net/core/filter.c`'s bounds and return codes.
+//! Packet helpers: `bpf_skb_load_bytes` (26), `bpf_xdp_load_bytes` (189),
+//! `bpf_skb_vlan_push` (18) and `bpf_get_hash_recalc` (34), with `net/core/filter.c`'s bounds
+//! and return codes.
 //!
 //! `bpf_skb_vlan_push` models the hardware-accelerated tag as the kernel keeps it: the new tag
 //! goes into `skb->vlan_proto` (network order) / `vlan_tci` (so `__sk_buff.vlan_present`
@@ -14,6 +15,8 @@ use super::skb::SkbCtx;
 
 /// `BPF_FUNC_skb_vlan_push`.
 pub const BPF_FUNC_SKB_VLAN_PUSH: i32 = 18;
+/// `BPF_FUNC_get_hash_recalc`.
+pub const BPF_FUNC_GET_HASH_RECALC: i32 = 34;
 /// `BPF_FUNC_skb_load_bytes`.
 pub const BPF_FUNC_SKB_LOAD_BYTES: i32 = 26;
 /// `BPF_FUNC_xdp_load_bytes`.
@@ -104,9 +107,30 @@ pub fn skb_vlan_push(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Helper
     Ok(0)
 }
 
+/// `bpf_get_hash_recalc(skb)`: `skb_get_hash`. A hash the skb already has (`l4_hash` or
+/// `sw_hash` set) is returned as is; otherwise the flow dissector's hash (the context's
+/// [`SkbCtx::flow_hash`]) is stored with `sw_hash` set, and `l4_hash` when the flow had ports.
+pub fn get_hash_recalc(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
+    let s = skb_of(ctx, a[0])?;
+    let l = s.layout;
+    let at = |off: u32| Memory::addr(s.skb, u64::from(off));
+    let mem = &mut ctx.vm.memory;
+    let flags = mem.load(at(l.hash_flags_byte), 1)?;
+    const L4_HASH: u64 = 1 << 1;
+    const SW_HASH: u64 = 1 << 2;
+    if flags & (L4_HASH | SW_HASH) == 0 {
+        let (hash, l4) = s.flow_hash;
+        mem.store(at(l.hash), 4, u64::from(hash))?;
+        let set = SW_HASH | if l4 { L4_HASH } else { 0 };
+        mem.store(at(l.hash_flags_byte), 1, flags | set)?;
+    }
+    Ok(mem.load(at(l.hash), 4)?)
+}
+
 /// Registers the packet helpers.
 pub fn register(h: &mut Helpers) {
     h.register(BPF_FUNC_SKB_LOAD_BYTES, Rc::new(skb_load_bytes));
     h.register(BPF_FUNC_XDP_LOAD_BYTES, Rc::new(xdp_load_bytes));
     h.register(BPF_FUNC_SKB_VLAN_PUSH, Rc::new(skb_vlan_push));
+    h.register(BPF_FUNC_GET_HASH_RECALC, Rc::new(get_hash_recalc));
 }

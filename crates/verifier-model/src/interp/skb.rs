@@ -158,6 +158,9 @@ pub struct SkbSetup {
     pub headlen: Option<usize>,
     /// Whether the skb is a clone (`skb_cloned`): the 6.18 skb_meta dynptr is then read-only.
     pub cloned: bool,
+    /// What the flow dissector (`__skb_get_hash`) would compute for this packet: (hash,
+    /// whether the flow keys had ports). Its seed is random per boot, so the caller says.
+    pub flow_hash: (u32, bool),
 }
 
 /// A live TC context.
@@ -181,6 +184,8 @@ pub struct SkbCtx {
     pub meta_len: usize,
     /// `ifindex` (`skb->dev->ifindex`; the device is not modelled).
     pub ifindex: u32,
+    /// [`SkbSetup::flow_hash`].
+    pub flow_hash: (u32, bool),
     /// The layout in use.
     pub layout: SkBuffLayout,
 }
@@ -245,6 +250,7 @@ impl SkbCtx {
             cloned: s.cloned,
             meta_len: s.meta.len(),
             ifindex: 0,
+            flow_hash: s.flow_hash,
             layout: l,
         };
         let uapi = sk_buff_uapi_layout();
