@@ -134,3 +134,56 @@ fn deleting_a_line_info_instruction_keeps_rel_btf_ext_and_line_order_valid() {
         "PROBE delete: {tried} objects, {stale} with stale .rel.BTF.ext, {dup} with non-increasing line_info"
     );
 }
+
+/// Whether the undefined symbol `name` of `bytes` is weak, or `None` if there is none.
+fn weak(bytes: &[u8], name: &str) -> Option<bool> {
+    use object::{Object, ObjectSymbol};
+    let file = object::File::parse(bytes).expect("rewritten objects parse");
+    let sym = file.symbols().find(|s| s.name() == Ok(name) && s.is_undefined())?;
+    Some(sym.is_weak())
+}
+
+#[test]
+fn weakening_unused_externs_touches_only_symbols_no_call_references() {
+    let bytes = std::fs::read(common::repo_root().join("testdata/obj/xdp_meta.v4.o")).expect("testdata");
+    let obj = BpfObject::parse(&bytes).expect("parses");
+    // Every kfunc call, by program and slot from the program's start.
+    let calls: Vec<(String, Slot, String)> = obj
+        .programs
+        .iter()
+        .flat_map(|p| {
+            obj.sections[p.section]
+                .relocs
+                .iter()
+                .filter(|r| r.kind == bpf_patch::elf::RelocKind::Kfunc)
+                .filter(move |r| (p.start.0..p.start.0 + p.len).contains(&r.slot.0))
+                .map(move |r| (p.name.clone(), Slot(r.slot.0 - p.start.0), r.symbol.clone()))
+        })
+        .collect();
+    let ts = "bpf_xdp_metadata_rx_timestamp";
+    assert!(calls.iter().filter(|c| c.2 == ts).count() >= 2, "{calls:?}");
+    let zero = encode_all(&[mov64_imm(Reg::R0, 0)]);
+    let edited = |which: &dyn Fn(&(String, Slot, String)) -> bool, weaken: bool| {
+        let mut e = ObjectEdits::new();
+        for c in calls.iter().filter(|c| which(c)) {
+            e.replace(&c.0, c.1, zero.clone());
+        }
+        if weaken {
+            e.weaken_unused_externs();
+        }
+        rewrite(&bytes, &e).expect("rewrites")
+    };
+    let names = ["bpf_xdp_metadata_rx_timestamp", "bpf_xdp_metadata_rx_hash", "bpf_xdp_metadata_rx_vlan_tag"];
+    // All calls replaced: every kfunc symbol becomes weak, but only when asked.
+    let all = edited(&|_| true, true);
+    let kept = edited(&|_| true, false);
+    for name in names {
+        assert_eq!(weak(&all, name), Some(true), "{name}");
+        assert_eq!(weak(&kept, name), Some(false), "{name}");
+    }
+    // One timestamp call left: that symbol stays global, the others go weak.
+    let first_ts = calls.iter().position(|c| c.2 == ts).expect("a timestamp call");
+    let partial = edited(&|c| !std::ptr::eq(c, &calls[first_ts]), true);
+    assert_eq!(weak(&partial, ts), Some(false));
+    assert_eq!(weak(&partial, "bpf_xdp_metadata_rx_hash"), Some(true));
+}

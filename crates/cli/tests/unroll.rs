@@ -151,6 +151,74 @@ fn stub_rewrite_loads_without_device_binding_and_test_runs() {
 
 #[cfg(feature = "kernel")]
 #[test]
+fn rfc_object_loads_once_stubbed_on_a_kernel_without_the_rfc_kfuncs() {
+    use bpfpatch::kernel::{load_each, load_one, LoadOptions};
+
+    if !common::kernel() {
+        return;
+    }
+    let input = testdata("xdp_meta_rfc.v4.o");
+    // As compiled, libbpf cannot resolve the RFC's kfuncs on a mainline kernel.
+    let original = std::fs::read(&input).expect("read");
+    let refused =
+        load_each(&original, &LoadOptions::default()).map_or(true, |l| l.iter().all(|p| !p.accepted));
+    assert!(refused, "the RFC kfuncs unexpectedly resolve on this kernel");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("stub.o");
+    let out = bpfpatch(&[
+        "unroll",
+        s(&input),
+        "-o",
+        s(&out_path),
+        "--abi",
+        "rfc",
+        "--driver",
+        "veth",
+        "--lowering",
+        "stub",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&out_path).expect("written");
+    // The replaced kfuncs are kept as weak externs, so libbpf does not look for them.
+    let obj = BpfObject::parse(&bytes).expect("parses");
+    let calls = obj.sections.iter().flat_map(|cs| &cs.relocs);
+    assert!(calls.into_iter().all(|r| !r.symbol.starts_with("bpf_xdp_metadata")), "no call is left");
+    let (load, loaded) = load_one(&bytes, "rfc_meta", "xdp", &LoadOptions::default()).expect("opens");
+    let loaded = loaded.unwrap_or_else(|| panic!("stub rejected: {:?}\n{}", load.summary.message, load.log));
+    let run = loaded.test_run(&[0u8; 64], 1).expect("BPF_PROG_TEST_RUN");
+    assert_eq!(run.retval, 2, "XDP_PASS");
+    let map = |suffix: &str| {
+        let name = loaded.map_names().into_iter().find(|n| n.ends_with(suffix)).expect("data map");
+        loaded.map_lookup(&name, &0u32.to_ne_bytes()).expect("lookup").expect("one value")
+    };
+    // .data: `supported` and `exported` (both -1 before the run) now hold the RFC defaults, 0.
+    assert_eq!(map(".data"), vec![0u8; 8], "supported = 0, exported = 0");
+    // .bss: last_timestamp = 0 and runs = 1.
+    let mut words: Vec<u32> =
+        map(".bss").chunks(4).map(|w| u32::from_ne_bytes(w.try_into().expect("4 bytes"))).collect();
+    words.sort_unstable();
+    assert_eq!(words, [0, 0, 1]);
+    // `loadable` cannot export (the hints go in front of data_meta): refused, nothing written.
+    let refused_path = dir.path().join("loadable.o");
+    let out = bpfpatch(&[
+        "unroll",
+        s(&input),
+        "-o",
+        s(&refused_path),
+        "--abi",
+        "rfc",
+        "--driver",
+        "veth",
+        "--lowering",
+        "loadable",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bpf_xdp_metadata_export_to_skb"));
+    assert!(!refused_path.exists());
+}
+
+#[cfg(feature = "kernel")]
+#[test]
 fn kernel_lowering_is_rejected_by_todays_verifier_as_designed() {
     use bpfpatch::kernel::{load_each, LoadOptions};
 

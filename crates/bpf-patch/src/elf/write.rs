@@ -16,7 +16,7 @@
 //! (which it cannot read) is dropped, and a `.shstrtab` is added when clang kept the section
 //! names in `.strtab`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use object::build::elf::{Builder, SectionData};
 use object::build::Id;
@@ -60,6 +60,8 @@ pub struct ObjectEdits {
     entries: Vec<(String, Slot, Kind)>,
     /// Relocations of inserted code, by index into `entries`.
     relocs: Vec<(usize, NewReloc)>,
+    /// See [`ObjectEdits::weaken_unused_externs`].
+    weaken_unused_externs: bool,
 }
 
 impl ObjectEdits {
@@ -97,6 +99,16 @@ impl ObjectEdits {
         if let Some(last) = self.entries.len().checked_sub(1) {
             self.relocs.push((last, reloc));
         }
+        self
+    }
+
+    /// After the edits, makes every undefined global symbol that no code relocation references
+    /// any more weak (`STB_WEAK`): a kfunc whose calls were all replaced then no longer has to
+    /// exist in the kernel the object is loaded on (libbpf resolves weak externs it cannot find,
+    /// or finds with another prototype, to nothing). The symbol itself stays, because the
+    /// object's BTF (`.ksyms`) still names it and libbpf wants a symbol for each such entry.
+    pub fn weaken_unused_externs(&mut self) -> &mut Self {
+        self.weaken_unused_externs = true;
         self
     }
 
@@ -182,6 +194,9 @@ pub fn rewrite(input: &[u8], edits: &ObjectEdits) -> Result<Vec<u8>, ObjectError
     if !edited.is_empty() {
         update(&mut b, &obj, &edited)?;
         add_relocs(&mut b, &obj, edits, &edited)?;
+    }
+    if edits.weaken_unused_externs {
+        weaken_unused_externs(&mut b);
     }
     let mut out = Vec::with_capacity(input.len() + 1024);
     b.write(&mut out).map_err(|source| ObjectError::Write { source })?;
@@ -339,6 +354,32 @@ fn add_relocs(
         }
     }
     Ok(())
+}
+
+/// Marks undefined global symbols without a relocation from an executable section weak.
+fn weaken_unused_externs(b: &mut Builder<'_>) {
+    let code: HashSet<usize> = b
+        .sections
+        .iter()
+        .filter(|s| s.sh_flags.contains(object::elf::SHF_EXECINSTR))
+        .map(|s| s.id().index())
+        .collect();
+    let mut used: HashSet<usize> = HashSet::new();
+    for s in b.sections.iter() {
+        let (SectionData::Relocation(relocs), Some(target)) = (&s.data, s.sh_info_section) else { continue };
+        if code.contains(&target.index()) {
+            used.extend(relocs.iter().filter_map(|r| r.symbol).map(|sym| sym.index()));
+        }
+    }
+    for sym in b.symbols.iter_mut() {
+        let undefined_global = sym.section.is_none()
+            && sym.st_shndx == object::elf::SHN_UNDEF
+            && !sym.name.is_empty()
+            && sym.st_bind() == object::elf::STB_GLOBAL;
+        if undefined_global && !used.contains(&sym.id().index()) {
+            sym.set_st_info(object::elf::STB_WEAK, sym.st_type());
+        }
+    }
 }
 
 /// Where a position that starts something (a function, a line) lands: [`Remap::target`], and the

@@ -73,7 +73,8 @@ pub enum Lowering {
     /// The default result whatever the driver, so the object loads without device binding and
     /// under `BPF_PROG_TEST_RUN`. The verifier treats the mainline kfuncs' pointer arguments as
     /// written, so the stub zeroes what they point to: programs that read them unconditionally
-    /// still verify.
+    /// still verify. The replaced kfuncs' extern symbols become weak, so the output also loads
+    /// on kernels that lack them (the RFC's kfuncs exist on no mainline kernel).
     Stub,
     /// Accepted by today's verifier: `bpf_cast_to_kern_ctx` and `bpf_rdonly_cast` to the
     /// driver's wrapper, then loads ([`loadable`]); needs the target kernel's BTF ids.
