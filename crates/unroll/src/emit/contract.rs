@@ -96,7 +96,7 @@ pub(crate) fn rfc_rx_timestamp(asm: &mut Asm, l: &Layouts) -> Result<(), UnrollE
     Ok(())
 }
 
-/// Inside [`export::export_to_skb`]'s body: the timestamp into the block through the `_out`
+/// Inside `export::export_to_skb`'s body: the timestamp into the block through the `_out`
 /// routine (its `int` result says whether the hint was filled, as the reference's mainline
 /// kfunc does), then R2 = the block again (from `xdp->data_meta`, already moved) and R3 = the
 /// flags so far.

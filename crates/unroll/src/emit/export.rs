@@ -2,7 +2,7 @@
 //! §C; the interpreter's `xdp_meta::export_to_skb` is the reference): RFC v2 placement and
 //! headroom check, v1 return convention, our `xdp_to_skb_metadata` block with a `flags` word.
 //!
-//! [`export_to_skb`] emits the checks (the program has no metadata yet, `data_meta == data`;
+//! `export_to_skb` emits the checks (the program has no metadata yet, `data_meta == data`;
 //! the block fits above `data_hard_start + sizeof(struct xdp_frame)`, else `return -1`), moves
 //! `data_meta` down over the block, zeroes it and writes the magic; then the driver's body fills
 //! the hints with R2 = the block and leaves the flags in R3 (it may jump to the `done` label it
