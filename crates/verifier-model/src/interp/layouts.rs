@@ -280,6 +280,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mlx4_wrapper_gets_the_contract_slot_once() {
+        // Mainline's 88-byte wrapper (as BTF would give it): `r0` appended at 88.
+        let mainline = mlx4_en_xdp_buff();
+        let mut bare = Layout::new("mlx4_en_xdp_buff", 88);
+        bare.fields = mainline.fields.iter().filter(|f| f.name != "r0").cloned().collect();
+        let cases = [(bare, 88, 96), (mainline.clone(), 88, 96), (Layout::new("odd", 84), 88, 96)];
+        for (layout, at, size) in cases {
+            let name = layout.name.clone();
+            let l = with_r0_slot(layout);
+            assert_eq!((l.offset_of("r0"), l.size), (Ok(at), size), "{name}");
+            assert_eq!(l.fields.iter().filter(|f| f.name == "r0").count(), 1, "{name}");
+        }
+        assert_eq!(with_r0_slot(mainline.clone()), mainline);
+    }
+
+    #[test]
     #[allow(clippy::print_stdout)] // the skip reason and the count are the test's report
     fn hand_written_layouts_agree_with_this_kernels_btf() {
         let Some(btf) = super::super::btf_layout::load_vmlinux() else {
