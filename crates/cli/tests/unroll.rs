@@ -95,6 +95,60 @@ fn show_prints_the_call_then_the_annotated_sequence() {
 }
 
 #[test]
+fn mlx4_show_names_the_kernel_routine_of_each_timestamp() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("out.o");
+    let input = testdata("xdp_meta.v3.o");
+    let out = bpfpatch(&["unroll", s(&input), "-o", s(&out_path), "--driver", "mlx4", "--show"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(text.matches("  calls mlx4_xdp_rx_timestamp_out at insn ").count(), 2, "{text}");
+    let call_lines = text.lines().filter(|l| l.contains("; call mlx4_xdp_rx_timestamp_out(ctx)"));
+    assert!(
+        call_lines.clone().count() == 2 && call_lines.into_iter().all(|l| l.contains(": call -0x1 ")),
+        "{text}"
+    );
+    let obj = BpfObject::parse(&std::fs::read(&out_path).expect("written")).expect("parses");
+    let relocs =
+        obj.sections.iter().flat_map(|s| &s.relocs).filter(|r| r.symbol == "mlx4_xdp_rx_timestamp_out");
+    assert_eq!(relocs.count(), 2);
+    for driver in ["ice", "bnxt"] {
+        let out = bpfpatch(&["unroll", s(&input), "-o", s(&out_path), "--driver", driver, "--abi", "rfc"]);
+        assert!(out.status.success(), "{driver}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn loadable_for_a_driver_missing_from_the_btf_names_its_wrapper() {
+    if std::fs::metadata("/sys/kernel/btf/vmlinux").is_err() {
+        assert!(std::env::var("BPFPATCH_REQUIRE_KERNEL").map_or(true, |v| v != "1"), "no vmlinux BTF");
+        eprintln!("skipped: /sys/kernel/btf/vmlinux is not readable");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("out.o");
+    let input = testdata("xdp_meta.v3.o");
+    for (driver, wrapper) in
+        [("ice", "ice_xdp_buff"), ("mlx4", "mlx4_en_xdp_buff"), ("bnxt", "bnxt_xdp_buff")]
+    {
+        let out = bpfpatch(&[
+            "unroll",
+            s(&input),
+            "-o",
+            s(&out_path),
+            "--driver",
+            driver,
+            "--lowering",
+            "loadable",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{driver}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("has no struct {wrapper}")), "{driver}: {err}");
+        assert!(!out_path.exists(), "{driver}: no partial output");
+    }
+}
+
+#[test]
 fn bad_usage_and_input_exit_2_without_output() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out_path = dir.path().join("out.o");
@@ -102,7 +156,7 @@ fn bad_usage_and_input_exit_2_without_output() {
     let not_elf = dir.path().join("not.o");
     std::fs::write(&not_elf, b"not an object").expect("write");
     for args in [
-        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "ice"],
+        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "mlx5"],
         vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--abi", "v2"],
         vec!["unroll", s(&not_elf), "-o", s(&out_path), "--driver", "veth"],
     ] {

@@ -2,6 +2,9 @@
 //! writes, reads and uses of the stack ([`usage`]), and the rules checked on it:
 //! - [`check`], the RFC's rule for the `kernel` and `stub` lowerings: only R0 and R2-R5
 //!   written, R1 and R6-R10 never written, no stack access through R10, no call, no `exit`;
+//!   the one exception is the RFC's `xdp_kfunc_call_preserving_r1` pair, a kfunc `call`
+//!   immediately followed by `r1 = r0` (the routine returns the context it was given), which
+//!   may write R1-R5; no jump may land on its `r1 = r0`;
 //! - [`check_loadable`]: R0-R5 written (the replaced call clobbered them anyway), stack accesses
 //!   only in the given fresh slots, calls only to the given kfunc BTF ids;
 //!
@@ -54,6 +57,14 @@ pub enum Violation {
         /// Slot in the sequence.
         insn: u32,
     },
+    /// A jump lands on the `r1 = r0` of a contract pair, skipping its call.
+    #[error("insn {insn}: jumps to {target}, between a call and its r1 = r0")]
+    SplitsContract {
+        /// Slot in the sequence.
+        insn: u32,
+        /// The target slot.
+        target: i64,
+    },
     /// A jump lands outside `[0, len]`.
     #[error("insn {insn}: jumps to {target}, outside the sequence")]
     JumpsOutside {
@@ -80,6 +91,20 @@ pub fn check(insns: &[Insn]) -> Vec<Violation> {
     check_with(insns, ALLOWED_WRITES, None, &[])
 }
 
+/// Whether `op` then `next` are the contract pair: a kfunc call, then `r1 = r0`.
+fn contract_pair(op: &Op, next: Option<&Op>) -> bool {
+    let restores = matches!(
+        next,
+        Some(Op::Alu {
+            op: bpf_patch::op::AluOp::Mov,
+            width: bpf_patch::op::Width::W64,
+            dst: Reg::R1,
+            src: bpf_patch::op::Operand::Reg(Reg::R0),
+        })
+    );
+    matches!(op, Op::Call(bpf_patch::op::CallTarget::Kfunc { .. })) && restores
+}
+
 /// Every breach of the `loadable` discipline: writes within R0-R5, stack accesses only within
 /// `[r10 + stack.0, r10 + stack.1)`, calls only to the kfuncs `kfuncs`.
 pub fn check_loadable(insns: &[Insn], stack: (i16, i16), kfuncs: &[i32]) -> Vec<Violation> {
@@ -93,10 +118,21 @@ fn check_with(insns: &[Insn], allowed: u16, stack_ok: Option<(i16, i16)>, kfuncs
     };
     let len = i64::try_from(insns.len()).expect("sequences are short");
     let mut out = Vec::new();
+    // The contract pairs (kernel lowering only): (slot of the call, slot of `r1 = r0`).
+    let pairs: Vec<(u32, u32)> = if stack_ok.is_none() {
+        ops.windows(2)
+            .filter(|w| contract_pair(&w[0].1, Some(&w[1].1)))
+            .map(|w| (w[0].0 .0, w[1].0 .0))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for (slot, op) in &ops {
         let insn = slot.0;
+        let in_pair = pairs.iter().any(|&(c, m)| c == insn || m == insn);
+        let may_write = if in_pair { allowed | Reg::R1.mask() } else { allowed };
         let w = op.regs_written();
-        for reg in Usage::regs(w & !allowed) {
+        for reg in Usage::regs(w & !may_write) {
             out.push(Violation::WritesReg { insn, reg });
         }
         let access = match *op {
@@ -115,6 +151,7 @@ fn check_with(insns: &[Insn], allowed: u16, stack_ok: Option<(i16, i16)>, kfuncs
         }
         let rel = match *op {
             Op::Call(bpf_patch::op::CallTarget::Kfunc { btf_id, off: 0 }) if kfuncs.contains(&btf_id) => None,
+            Op::Call(_) if in_pair => None,
             Op::Call(_) | Op::Callx { .. } | Op::Exit => {
                 out.push(Violation::LeavesSequence { insn });
                 None
@@ -127,6 +164,8 @@ fn check_with(insns: &[Insn], allowed: u16, stack_ok: Option<(i16, i16)>, kfuncs
             let target = i64::from(insn) + 1 + rel;
             if !(0..=len).contains(&target) {
                 out.push(Violation::JumpsOutside { insn, target });
+            } else if pairs.iter().any(|&(_, m)| i64::from(m) == target) {
+                out.push(Violation::SplitsContract { insn, target });
             }
         }
     }
@@ -149,7 +188,7 @@ mod tests {
 
     #[test]
     fn breaches_are_found() {
-        let cases: [(&str, Vec<Violation>); 6] = [
+        let cases: [(&str, Vec<Violation>); 12] = [
             ("r0 = 0\nr2 = *(u64 *)(r1 + 56)\n*(u64 *)(r2 + 0) = r0", vec![]),
             ("r1 = 0", vec![Violation::WritesReg { insn: 0, reg: Reg::R1 }]),
             ("r6 = r1", vec![Violation::WritesReg { insn: 0, reg: Reg::R6 }]),
@@ -159,6 +198,30 @@ mod tests {
                 vec![Violation::WritesReg { insn: 0, reg: Reg::R1 }, Violation::LeavesSequence { insn: 0 }],
             ),
             ("goto +0x1", vec![Violation::JumpsOutside { insn: 0, target: 2 }]),
+            // The contract pair: a kfunc call, then r1 = r0 at once.
+            ("*(u64 *)(r1 + 0x58) = r2\ncall kfunc -0x1\nr1 = r0\nr0 = *(u64 *)(r1 + 0x58)", vec![]),
+            (
+                "call kfunc -0x1\nr0 = 0\nr1 = r0",
+                vec![
+                    Violation::WritesReg { insn: 0, reg: Reg::R1 },
+                    Violation::LeavesSequence { insn: 0 },
+                    Violation::WritesReg { insn: 2, reg: Reg::R1 },
+                ],
+            ),
+            ("r1 = r0", vec![Violation::WritesReg { insn: 0, reg: Reg::R1 }]),
+            (
+                "call 0x1\nr1 = r0",
+                vec![
+                    Violation::WritesReg { insn: 0, reg: Reg::R1 },
+                    Violation::LeavesSequence { insn: 0 },
+                    Violation::WritesReg { insn: 1, reg: Reg::R1 },
+                ],
+            ),
+            ("call kfunc -0x1\nr1 = r0\nr1 += 0x8", vec![Violation::WritesReg { insn: 2, reg: Reg::R1 }]),
+            (
+                "if r2 == 0x0 goto +0x1\ncall kfunc -0x1\nr1 = r0",
+                vec![Violation::SplitsContract { insn: 0, target: 2 }],
+            ),
         ];
         for (src, want) in cases {
             let insns = assemble(src).expect("assembles");

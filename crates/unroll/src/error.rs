@@ -72,6 +72,17 @@ pub enum UnrollError {
         /// The function or struct name.
         name: String,
     },
+    /// The `loadable` lowering casts the context to the driver's wrapper, which the target's
+    /// BTF does not have.
+    #[error("{driver} {kfunc}: the target's BTF has no struct {wrapper}, which the loadable lowering casts the context to (pass the BTF of a kernel or module that defines it)")]
+    MissingWrapper {
+        /// The driver.
+        driver: &'static str,
+        /// The kfunc.
+        kfunc: &'static str,
+        /// The wrapper struct.
+        wrapper: &'static str,
+    },
     /// The spill slots would not fit the 512-byte stack frame.
     #[error("program {program}: uses {depth} stack bytes; {needed} more for spilled arguments exceed 512")]
     StackFull {

@@ -3,12 +3,16 @@
 //!
 //! - [`kfunc`]: the catalogue of the two ABIs ([`Abi::Mainline`], [`Abi::Rfc`]).
 //! - [`sites`]: the calls in an object, found from the relocations against the kfunc symbols.
-//! - [`emit`](mod@emit): the sequences as data, per [`Driver`] and [`Lowering`] (`kernel`: the
-//!   RFC's post-verification form; `stub`: the default result; `loadable`: accepted by today's
-//!   verifier through `bpf_rdonly_cast`), each instruction annotated; offsets from the
-//!   interpreter's [`bpf_verifier_model::interp::Layouts`].
+//! - [`emit`](mod@emit): the sequences as data, per [`Driver`] (veth, ice, mlx4, bnxt and the
+//!   default driver) and [`Lowering`] (`kernel`: the RFC's post-verification form; `stub`: the
+//!   default result; `loadable`: accepted by today's verifier through `bpf_rdonly_cast`, veth
+//!   only), each instruction annotated; offsets from the interpreter's
+//!   [`bpf_verifier_model::interp::Layouts`]. ice is inline throughout; mlx4 and bnxt
+//!   timestamps call a kernel routine under the RFC's `xdp_kfunc_call_preserving_r1` contract
+//!   ([`emit::contract`]), listed in [`Sequence::calls`].
 //! - [`discipline`]: the register / stack rule every sequence is checked against.
-//! - [`rewrite`]: [`unroll`], bytes in, bytes out, with a per-site [`Report`].
+//! - [`rewrite`]: [`unroll`], bytes in, bytes out, with a per-site [`Report`]; each routine call
+//!   gets an `R_BPF_64_32` relocation naming the kernel function.
 //!
 //! ```
 //! use bpf_unroll::{emit, Driver, Kfunc, Lowering};
@@ -16,6 +20,11 @@
 //!
 //! let seq = emit(Driver::Veth, Kfunc::RxTimestamp, Lowering::Kernel, &Layouts::v6_18())?;
 //! assert!(seq.annotated_listing().starts_with("0: r3 = *(u64 *)(r1 + 0x38)"));
+//! assert!(bpf_unroll::discipline::check(&seq.insns).is_empty());
+//!
+//! // mlx4's timestamp: the RFC's call + `r1 = r0` pair, naming its kernel routine.
+//! let seq = emit(Driver::Mlx4, Kfunc::RxTimestamp, Lowering::Kernel, &Layouts::v6_18())?;
+//! assert_eq!(seq.calls, [(bpf_patch::Slot(1), "mlx4_xdp_rx_timestamp_out")]);
 //! assert!(bpf_unroll::discipline::check(&seq.insns).is_empty());
 //! # Ok::<(), bpf_unroll::UnrollError>(())
 //! ```

@@ -1,10 +1,13 @@
 //! The object rewrite: every site of an object replaced in one batch with
 //! [`bpf_patch::elf::rewrite`] (which keeps jumps, line info, symbols and relocations consistent
 //! and drops the replaced calls' kfunc relocations), bytes in, bytes out, with a per-site report.
+//! A sequence's calls into kernel routines ([`Sequence::calls`]) get an `R_BPF_64_32`
+//! relocation against the routine's name (an undefined global symbol the writer adds), so the
+//! output names the kernel function it calls.
 
 use std::collections::HashMap;
 
-use bpf_patch::elf::{rewrite, BpfObject, ObjectEdits};
+use bpf_patch::elf::{rewrite, BpfObject, NewReloc, ObjectEdits, R_BPF_64_32};
 use bpf_patch::{Insn, Reg, Slot};
 use bpf_verifier_model::interp::Layouts;
 
@@ -60,6 +63,8 @@ pub struct SiteReport {
     pub regs_written: Vec<Reg>,
     /// Stack bytes the sequence uses.
     pub stack_bytes: u32,
+    /// Kernel routines called, by slot from the first emitted instruction.
+    pub calls: Vec<(Slot, &'static str)>,
 }
 
 impl SiteReport {
@@ -112,6 +117,9 @@ pub fn unroll(input: &[u8], options: &Options) -> Result<(Vec<u8>, Report), Unro
         let len = u32::try_from(seq.insns.len()).expect("sequences are short");
         *g += len - 1;
         edits.replace(&site.program, site.slot, seq.insns.clone());
+        for &(at, routine) in &seq.calls {
+            edits.with_reloc(NewReloc { at: at.0, r_type: R_BPF_64_32, symbol: routine.to_owned() });
+        }
         report.sites.push(SiteReport {
             program: site.program,
             original_insn: site.slot,
@@ -122,6 +130,7 @@ pub fn unroll(input: &[u8], options: &Options) -> Result<(Vec<u8>, Report), Unro
             annotations: seq.annotations,
             regs_written: Usage::regs(seq.usage.regs_written),
             stack_bytes: seq.usage.stack_bytes,
+            calls: seq.calls,
         });
     }
     // The replaced kfuncs need not exist where the output loads (stub: kernels without them).

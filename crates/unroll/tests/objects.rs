@@ -2,7 +2,9 @@
 //! ABI: the output parses and disassembles, keeps no relocation against a metadata kfunc of the
 //! chosen ABI, holds each reported sequence at the reported slot of its function, and the `stub`
 //! rewrite is accepted by the abstract verifier (which rejects the original: its kfuncs need a
-//! device-bound program). Before / after listings of one object are snapshotted.
+//! device-bound program). Before / after listings of one object are snapshotted. ice, mlx4 and
+//! bnxt have no `loadable` lowering on a BTF without their wrapper: the error names it. The mlx4
+//! and bnxt rewrites call their timestamp routine through a relocation against its name.
 #![allow(clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
@@ -16,8 +18,15 @@ use bpf_verifier_model::verifier::object::check_object;
 
 /// Made-up BTF ids: the structure of the rewrite does not depend on them (the real kernel's are
 /// used by the cli's kernel tests).
-const IDS: KernelIds =
-    KernelIds { cast_to_kern_ctx: 1001, rdonly_cast: 1002, veth_xdp_buff: 1003, skb_shared_info: 1004 };
+const IDS: KernelIds = KernelIds {
+    cast_to_kern_ctx: 1001,
+    rdonly_cast: 1002,
+    veth_xdp_buff: 1003,
+    skb_shared_info: 1004,
+    ice_xdp_buff: None,
+    mlx4_en_xdp_buff: None,
+    bnxt_xdp_buff: None,
+};
 
 /// The `xdp_meta` objects of `testdata/obj`, discovered.
 fn objects() -> Vec<PathBuf> {
@@ -85,6 +94,7 @@ const MODEL_GAPS: [(&str, &str, &str); 1] = [(
 fn testdata_objects_unroll_with_every_driver_lowering_and_abi() {
     let mut rewrites = 0;
     let mut sites = 0;
+    let mut refused = 0;
     for path in objects() {
         let bytes = std::fs::read(&path).expect("readable");
         let input = BpfObject::parse(&bytes).expect("parses");
@@ -94,7 +104,16 @@ fn testdata_objects_unroll_with_every_driver_lowering_and_abi() {
                 for lowering in Lowering::ALL {
                     let what = format!("{} {driver} {lowering} {abi}", path.display());
                     let options = Options { kernel_ids: Some(IDS), ..Options::new(driver, lowering, abi) };
-                    let (out, report) = unroll(&bytes, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let (out, report) = match unroll(&bytes, &options) {
+                        Err(bpf_unroll::UnrollError::MissingWrapper { wrapper, .. })
+                            if lowering == Lowering::Loadable && !before.is_empty() =>
+                        {
+                            assert_eq!(Some(wrapper), driver.wrapper(), "{what}");
+                            refused += 1;
+                            continue;
+                        }
+                        other => other.unwrap_or_else(|e| panic!("{what}: {e}")),
+                    };
                     let obj = BpfObject::parse(&out).unwrap_or_else(|e| panic!("{what}: output: {e}"));
                     for s in &obj.sections {
                         listing(&s.insns).unwrap_or_else(|e| panic!("{what}: {}: {e}", s.name));
@@ -130,8 +149,79 @@ fn testdata_objects_unroll_with_every_driver_lowering_and_abi() {
             }
         }
     }
-    println!("{rewrites} rewrites, {sites} sites replaced");
+    println!("{rewrites} rewrites, {sites} sites replaced, {refused} loadable rewrites refused for a missing wrapper");
     assert!(sites > 0);
+    assert_eq!(refused, objects().len() * 3 * 2, "ice, mlx4, bnxt under both ABIs");
+}
+
+/// The relocations of `obj` against `symbol`, as (function, slot from its first instruction).
+fn relocs_against(obj: &BpfObject, symbol: &str) -> Vec<(String, u32)> {
+    let mut out = Vec::new();
+    for (si, s) in obj.sections.iter().enumerate() {
+        for r in s.relocs.iter().filter(|r| r.symbol == symbol) {
+            assert_eq!(r.kind, RelocKind::Kfunc, "{symbol}: an undefined function");
+            let slot = r.slot.0;
+            let p = obj
+                .programs
+                .iter()
+                .find(|p| p.section == si && (p.start.0..p.start.0 + p.len).contains(&slot))
+                .expect("inside a function");
+            out.push((p.name.clone(), slot - p.start.0));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn kernel_rewrites_name_the_kernel_routines_they_call() {
+    let mut checked = 0;
+    for path in objects() {
+        let bytes = std::fs::read(&path).expect("readable");
+        for driver in Driver::ALL {
+            for abi in Abi::ALL {
+                let what = format!("{} {driver} {abi}", path.display());
+                let (out, report) = unroll(&bytes, &Options::new(driver, Lowering::Kernel, abi))
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                let obj = BpfObject::parse(&out).unwrap_or_else(|e| panic!("{what}: {e}"));
+                let mut want: Vec<(String, u32, &str)> = report
+                    .sites
+                    .iter()
+                    .flat_map(|s| {
+                        s.calls.iter().map(|&(at, name)| (s.program.clone(), s.insn.0 + at.0, name))
+                    })
+                    .collect();
+                want.sort();
+                let timestamps = report
+                    .sites
+                    .iter()
+                    .filter(|s| matches!(s.kfunc, Kfunc::RxTimestamp | Kfunc::RfcRxTimestamp))
+                    .count();
+                match driver {
+                    Driver::Mlx4 | Driver::Bnxt => {
+                        assert_eq!(want.len(), timestamps, "{what}: one routine per timestamp")
+                    }
+                    _ => assert!(want.is_empty(), "{what}: inline"),
+                }
+                let mut names: Vec<&str> = want.iter().map(|w| w.2).collect();
+                names.dedup();
+                for name in names {
+                    let got = relocs_against(&obj, name);
+                    let expected: Vec<(String, u32)> =
+                        want.iter().filter(|w| w.2 == name).map(|w| (w.0.clone(), w.1)).collect();
+                    assert_eq!(got, expected, "{what}: {name}");
+                    for (prog, slot) in &got {
+                        let p = obj.program(prog).expect("kept");
+                        let call = obj.insns_of(p)[*slot as usize];
+                        assert_eq!(listing(&[call]).expect("decodes"), "0: call -0x1\n", "{what}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    println!("{checked} routine calls carry a relocation against the routine's name");
+    assert!(checked >= 8);
 }
 
 #[test]

@@ -228,8 +228,15 @@ fn spot_checks_in_absolute_values() {
 #[test]
 fn loadable_sequences_match_the_reference_drivers() {
     use bpf_unroll::{emit_loadable, KernelIds};
-    let ids =
-        KernelIds { cast_to_kern_ctx: 1001, rdonly_cast: 1002, veth_xdp_buff: 1003, skb_shared_info: 1004 };
+    let ids = KernelIds {
+        cast_to_kern_ctx: 1001,
+        rdonly_cast: 1002,
+        veth_xdp_buff: 1003,
+        skb_shared_info: 1004,
+        ice_xdp_buff: None,
+        mlx4_en_xdp_buff: None,
+        bnxt_xdp_buff: None,
+    };
     let layouts = Rc::new(Layouts::v6_18());
     let mut compared = 0;
     for abi in Abi::ALL {

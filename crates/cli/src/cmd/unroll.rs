@@ -1,9 +1,12 @@
-//! `bpfpatch unroll OBJ -o OUT --driver {veth,default} [--lowering {kernel,stub,loadable}]
-//! [--abi {mainline,rfc}] [--btf PATH] [--json] [--show]`: replaces every call of an XDP RX-metadata kfunc by
-//! the driver's inline sequence ([`bpf_unroll::unroll`]) and prints, per site, the program, the
-//! instruction index (slots from the function's first instruction, in the output), the kfunc,
-//! the instructions emitted, the registers written and the stack used. `--show` adds, per site,
-//! the original call and the annotated sequence. Layouts: the bundled 6.18 profile; `loadable`
+//! `bpfpatch unroll OBJ -o OUT --driver {veth,ice,mlx4,bnxt,default}
+//! [--lowering {kernel,stub,loadable}] [--abi {mainline,rfc}] [--btf PATH] [--json] [--show]`:
+//! replaces every call of an XDP RX-metadata kfunc by the driver's inline sequence
+//! ([`bpf_unroll::unroll`]) and prints, per site, the program, the instruction index (slots from
+//! the function's first instruction, in the output), the kfunc, the instructions emitted, the
+//! registers written, the stack used and the kernel routines called (mlx4 and bnxt timestamps,
+//! under the `xdp_kfunc_call_preserving_r1` contract). `--show` adds, per site, the original
+//! call and the annotated sequence (and in JSON the annotations and routine calls). ice, mlx4
+//! and bnxt have no `loadable` lowering on a BTF without their wrapper struct: an error names it. Layouts: the bundled 6.18 profile; `loadable`
 //! takes its BTF ids from `--btf` (default `/sys/kernel/btf/vmlinux`), which also names the
 //! calls already in resolved form.
 
@@ -27,6 +30,12 @@ use crate::Status;
 pub enum DriverArg {
     /// veth.
     Veth,
+    /// Intel ice: everything inline.
+    Ice,
+    /// Mellanox mlx4: hash inline, timestamp through a kernel routine, no VLAN.
+    Mlx4,
+    /// Broadcom bnxt (the RFC's wrapper): timestamp through a kernel routine only.
+    Bnxt,
     /// No metadata support: -EOPNOTSUPP (mainline) or 0 (RFC).
     Default,
 }
@@ -84,6 +93,9 @@ impl Args {
     fn options(&self) -> anyhow::Result<Options> {
         let driver = match self.driver {
             DriverArg::Veth => Driver::Veth,
+            DriverArg::Ice => Driver::Ice,
+            DriverArg::Mlx4 => Driver::Mlx4,
+            DriverArg::Bnxt => Driver::Bnxt,
             DriverArg::Default => Driver::Default,
         };
         let lowering = match self.lowering {
@@ -129,6 +141,12 @@ pub fn report_json(report: &Report, show: bool) -> serde_json::Value {
             });
             if show {
                 v["annotations"] = json!(s.annotations);
+                let calls: Vec<serde_json::Value> = s
+                    .calls
+                    .iter()
+                    .map(|&(at, name)| json!({ "insn": s.insn.0 + at.0, "routine": name }))
+                    .collect();
+                v["calls"] = json!(calls);
             }
             v
         })
@@ -150,6 +168,13 @@ pub fn report_text(report: &Report, show: bool) -> String {
             regs(s).join(","),
             s.stack_bytes
         );
+        for &(at, name) in &s.calls {
+            let _ = writeln!(
+                out,
+                "  calls {name} at insn {} (kernel routine, relocated by name)",
+                s.insn.0 + at.0
+            );
+        }
         if show {
             let call = bpf_patch::Op::decode(&[s.call], bpf_patch::Slot(0))
                 .map_or_else(|e| e.to_string(), |op| format_op(&op, Syntax::Llvm));

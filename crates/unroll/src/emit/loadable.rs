@@ -9,7 +9,11 @@
 //!
 //! Drivers: veth, and the default driver (its one instruction is already loadable). RFC
 //! `export_to_skb` for veth would have to move `data_meta`, which a read-only pointer cannot:
-//! it is refused ([`UnrollError::Unsupported`]).
+//! it is refused ([`UnrollError::Unsupported`]). ice, mlx4 and bnxt need their wrapper in the
+//! target's BTF: without it ([`KernelIds`] records which the BTF has) the error names the
+//! missing struct ([`UnrollError::MissingWrapper`]; 6.18's vmlinux has none of them, their
+//! drivers are modules and bnxt's wrapper is the RFC's); with it the lowering is not written
+//! yet (no such kernel to check it on) and is refused.
 
 use bpf_patch::filter::{alu64_reg, call_kfunc, ldx_mem, mov64_imm, mov64_reg, st_mem, stx_mem};
 use bpf_patch::op::{AluOp, Cond, Op, Operand, Reg, Size};
@@ -19,7 +23,7 @@ use bpf_verifier_model::interp::xdp_meta::XDP_RSS_TYPE_L4_ANY;
 use bpf_verifier_model::interp::Layouts;
 use btf_rs::{Btf, Type};
 
-use super::{Asm, FieldRef, ENODATA};
+use super::{Asm, Driver, FieldRef, ENODATA};
 use crate::error::UnrollError;
 use crate::kfunc::Kfunc;
 
@@ -37,6 +41,12 @@ pub struct KernelIds {
     pub veth_xdp_buff: i32,
     /// STRUCT `skb_shared_info`.
     pub skb_shared_info: i32,
+    /// STRUCT `ice_xdp_buff`, if the BTF has it.
+    pub ice_xdp_buff: Option<i32>,
+    /// STRUCT `mlx4_en_xdp_buff`, if the BTF has it.
+    pub mlx4_en_xdp_buff: Option<i32>,
+    /// STRUCT `bnxt_xdp_buff`, if the BTF has it.
+    pub bnxt_xdp_buff: Option<i32>,
 }
 
 fn id_of(btf: &Btf, name: &str, want_func: bool) -> Result<i32, UnrollError> {
@@ -68,7 +78,35 @@ impl KernelIds {
             rdonly_cast: id_of(btf, "bpf_rdonly_cast", true)?,
             veth_xdp_buff: id_of(btf, "veth_xdp_buff", false)?,
             skb_shared_info: id_of(btf, "skb_shared_info", false)?,
+            ice_xdp_buff: id_of(btf, "ice_xdp_buff", false).ok(),
+            mlx4_en_xdp_buff: id_of(btf, "mlx4_en_xdp_buff", false).ok(),
+            bnxt_xdp_buff: id_of(btf, "bnxt_xdp_buff", false).ok(),
         })
+    }
+
+    /// The BTF id of `driver`'s wrapper struct, if the target has it.
+    pub fn wrapper(&self, driver: Driver) -> Option<i32> {
+        match driver {
+            Driver::Default => None,
+            Driver::Veth => Some(self.veth_xdp_buff),
+            Driver::Ice => self.ice_xdp_buff,
+            Driver::Mlx4 => self.mlx4_en_xdp_buff,
+            Driver::Bnxt => self.bnxt_xdp_buff,
+        }
+    }
+}
+
+/// Why ice, mlx4 and bnxt have no `loadable` sequence for `kfunc` with the target's `ids`.
+pub(crate) fn unsupported(driver: Driver, kfunc: Kfunc, ids: &KernelIds) -> UnrollError {
+    let wrapper = driver.wrapper().expect("only drivers with a wrapper get here");
+    match ids.wrapper(driver) {
+        None => UnrollError::MissingWrapper { driver: driver.name(), kfunc: kfunc.name(), wrapper },
+        Some(_) => UnrollError::Unsupported {
+            driver: driver.name(),
+            kfunc: kfunc.name(),
+            lowering: "loadable",
+            reason: format!("not written yet: no kernel with struct {wrapper} to check it on"),
+        },
     }
 }
 

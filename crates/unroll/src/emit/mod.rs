@@ -5,16 +5,27 @@
 //! Conventions of every sequence (the RFC's, kernel-notes §B.5): the context is in R1 and the
 //! mainline ABI's pointer arguments in R2 / R3; the result goes to R0; control leaves by falling
 //! off the end. In the `kernel` and `stub` lowerings only R0 and R2-R5 are written and R1,
-//! R6-R10 and the stack are never touched; the `loadable` lowering calls two casting kfuncs, so
-//! it writes R0-R5 and spills the pointer arguments to fresh stack slots. [`crate::discipline`]
-//! checks each rule on every sequence.
+//! R6-R10 and the stack are never touched, with one exception: a call into a kernel routine
+//! under the RFC's `xdp_kfunc_call_preserving_r1` contract ([`contract`]), `call routine;
+//! r1 = r0`, which clobbers R1-R5 and gives R1 back. Such calls are listed in
+//! [`Sequence::calls`]; the object rewrite attaches an `R_BPF_64_32` relocation naming the
+//! routine to each. The `loadable` lowering calls two casting kfuncs, so it writes R0-R5 and
+//! spills the pointer arguments to fresh stack slots. [`crate::discipline`] checks each rule on
+//! every sequence.
 //!
 //! Every struct offset comes from a [`Layouts`] (the interpreter's: hand-written 6.18 defaults or
-//! read from BTF). The drivers live in [`veth`] and [`fallback`] (the default driver and the
-//! `stub` lowering); the `loadable` lowering in [`loadable`].
+//! read from BTF). The drivers live in [`veth`], [`ice`] (everything inline), [`mlx4`] and
+//! [`bnxt`] (timestamps through [`contract`]) and [`fallback`] (the default driver and the
+//! `stub` lowering); the RFC's `export_to_skb` frame in [`export`]; the `loadable` lowering in
+//! [`loadable`].
 
+pub mod bnxt;
+pub mod contract;
+pub mod export;
 pub mod fallback;
+pub mod ice;
 pub mod loadable;
+pub mod mlx4;
 pub mod veth;
 
 pub use loadable::{stack_depth, KernelIds, MAX_BPF_STACK};
@@ -23,8 +34,8 @@ use std::fmt;
 
 use bpf_patch::op::{Cond, Op, Operand, Reg, Size, Width};
 use bpf_patch::patch::{Label, Patch, Target};
-use bpf_patch::Insn;
-use bpf_verifier_model::interp::{Layout, Layouts};
+use bpf_patch::{Insn, Slot};
+use bpf_verifier_model::interp::{DriverKind, Layout, Layouts};
 
 use crate::discipline::{self, Usage};
 use crate::error::UnrollError;
@@ -42,18 +53,63 @@ pub enum Driver {
     Default,
     /// veth (`drivers/net/veth.c`), wrapper `struct veth_xdp_buff`.
     Veth,
+    /// Intel ice, mainline wrapper `struct ice_xdp_buff { xdp, eop_desc, pkt_ctx }`: everything
+    /// inline (lock-free).
+    Ice,
+    /// Mellanox mlx4, mainline wrapper `struct mlx4_en_xdp_buff` plus the contract's `r0` slot:
+    /// hash inline, timestamp through a kernel routine (seqlock), no VLAN op.
+    Mlx4,
+    /// Broadcom bnxt, the RFC's wrapper `struct bnxt_xdp_buff { xdp, rxcmp1, bp, r0 }`:
+    /// timestamp through a kernel routine (spinlock), no hash or VLAN op.
+    Bnxt,
 }
 
 impl Driver {
     /// The drivers of this crate.
-    pub const ALL: [Driver; 2] = [Driver::Default, Driver::Veth];
+    pub const ALL: [Driver; 5] = [Driver::Default, Driver::Veth, Driver::Ice, Driver::Mlx4, Driver::Bnxt];
 
     /// Lower-case name.
     pub const fn name(self) -> &'static str {
         match self {
             Driver::Default => "default",
             Driver::Veth => "veth",
+            Driver::Ice => "ice",
+            Driver::Mlx4 => "mlx4",
+            Driver::Bnxt => "bnxt",
         }
+    }
+
+    /// The driver called `name` ([`Driver::name`]).
+    pub fn from_name(name: &str) -> Option<Driver> {
+        Driver::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// The interpreter's driver of the same name (none for the default driver).
+    pub const fn kind(self) -> Option<DriverKind> {
+        match self {
+            Driver::Default => None,
+            Driver::Veth => Some(DriverKind::Veth),
+            Driver::Ice => Some(DriverKind::Ice),
+            Driver::Mlx4 => Some(DriverKind::Mlx4),
+            Driver::Bnxt => Some(DriverKind::Bnxt),
+        }
+    }
+
+    /// The name of the driver's wrapper struct around `struct xdp_buff`.
+    pub const fn wrapper(self) -> Option<&'static str> {
+        match self {
+            Driver::Default => None,
+            Driver::Veth => Some("veth_xdp_buff"),
+            Driver::Ice => Some("ice_xdp_buff"),
+            Driver::Mlx4 => Some("mlx4_en_xdp_buff"),
+            Driver::Bnxt => Some("bnxt_xdp_buff"),
+        }
+    }
+
+    /// Whether the driver has an RX timestamp op (mainline `xmo_rx_timestamp`): what the RFC's
+    /// `rx_timestamp_supported` answers. bnxt has none in mainline (kernel-notes §B.4.4).
+    pub const fn has_timestamp(self) -> bool {
+        matches!(self, Driver::Veth | Driver::Ice | Driver::Mlx4)
     }
 }
 
@@ -110,6 +166,9 @@ pub struct Sequence {
     pub annotations: Vec<String>,
     /// Registers written and read, stack bytes used.
     pub usage: Usage,
+    /// The kernel routines called (`call` with `imm = -1`, as clang leaves a relocated call),
+    /// by slot in the sequence: each needs an `R_BPF_64_32` relocation against the name.
+    pub calls: Vec<(Slot, &'static str)>,
 }
 
 impl Sequence {
@@ -138,6 +197,9 @@ pub fn emit(
         (Lowering::Stub, _) => fallback::stub(&mut asm),
         (Lowering::Kernel, Driver::Default) => fallback::default(&mut asm),
         (Lowering::Kernel, Driver::Veth) => veth::kernel(&mut asm, layouts)?,
+        (Lowering::Kernel, Driver::Ice) => ice::kernel(&mut asm, layouts)?,
+        (Lowering::Kernel, Driver::Mlx4) => mlx4::kernel(&mut asm, layouts)?,
+        (Lowering::Kernel, Driver::Bnxt) => bnxt::kernel(&mut asm, layouts)?,
         (Lowering::Loadable, _) => return Err(UnrollError::NeedsKernelBtf),
     }
     Ok(asm.finish(0))
@@ -161,6 +223,7 @@ pub fn emit_loadable(
             let spill = loadable::Spill::new(stack_depth, spilled, program)?;
             loadable::veth(&mut asm, layouts, ids, spill)?;
         }
+        Driver::Ice | Driver::Mlx4 | Driver::Bnxt => return Err(loadable::unsupported(driver, kfunc, ids)),
     }
     Ok(asm.finish(8 * spilled))
 }
@@ -178,17 +241,29 @@ pub(crate) struct FieldRef {
 pub(crate) struct Asm {
     patch: Patch,
     notes: Vec<String>,
+    calls: Vec<(Slot, &'static str)>,
     driver: Driver,
     kfunc: Kfunc,
 }
 
 impl Asm {
     fn new(driver: Driver, kfunc: Kfunc) -> Asm {
-        Asm { patch: Patch::new(), notes: Vec::new(), driver, kfunc }
+        Asm { patch: Patch::new(), notes: Vec::new(), calls: Vec::new(), driver, kfunc }
     }
 
     pub(crate) fn kfunc(&self) -> Kfunc {
         self.kfunc
+    }
+
+    pub(crate) fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    /// `call routine` (a kernel function, named by a relocation), annotated.
+    pub(crate) fn call_routine(&mut self, routine: &'static str, note: impl Into<String>) {
+        let at = Slot(u32::try_from(self.notes.len()).expect("sequences are short"));
+        self.calls.push((at, routine));
+        self.op(bpf_patch::filter::call_kfunc(0, -1), note);
     }
 
     /// Appends `op`, annotated.
@@ -266,6 +341,6 @@ impl Asm {
         let insns = self.patch.finish().expect("emitters bind every label and stay far below 2^15 slots");
         debug_assert_eq!(insns.len(), self.notes.len(), "one annotation per emitted instruction");
         let usage = Usage { stack_bytes, ..discipline::usage(&insns).expect("emitted sequences decode") };
-        Sequence { insns, annotations: self.notes, usage }
+        Sequence { insns, annotations: self.notes, usage, calls: self.calls }
     }
 }

@@ -22,14 +22,12 @@
 use bpf_patch::filter::{alu64_imm, alu64_reg, ldx_mem, mov64_imm, st_mem, stx_mem};
 use bpf_patch::op::{AluOp, Cond, Reg, Size};
 use bpf_patch::patch::Target;
-use bpf_verifier_model::interp::ctx::XDP_FRAME_SIZE;
 use bpf_verifier_model::interp::xdp_meta::{
-    xdp_to_skb_metadata, XDP_METADATA_MAGIC, XDP_META_F_HASH, XDP_META_F_TIMESTAMP, XDP_META_F_VLAN,
-    XDP_RSS_TYPE_L4_ANY,
+    XDP_META_F_HASH, XDP_META_F_TIMESTAMP, XDP_META_F_VLAN, XDP_RSS_TYPE_L4_ANY,
 };
 use bpf_verifier_model::interp::Layouts;
 
-use super::{Asm, FieldRef, ENODATA};
+use super::{export, Asm, FieldRef, ENODATA};
 use crate::error::UnrollError;
 use crate::kfunc::Kfunc;
 
@@ -199,65 +197,39 @@ fn rfc_rx_timestamp(asm: &mut Asm, o: &Offsets) {
 }
 
 fn export_to_skb(asm: &mut Asm, o: &Offsets, l: &Layouts) -> Result<(), UnrollError> {
-    let block = xdp_to_skb_metadata();
-    let size = i32::try_from(block.size).expect("the block is 32 bytes");
-    let x = &l.xdp_buff;
-    let (data, data_meta, hard) =
-        (asm.field(x, "data")?, asm.field(x, "data_meta")?, asm.field(x, "data_hard_start")?);
-    let b = |asm: &Asm, n: &str| asm.field(&block, n);
-    let (magic, flags, ts) = (b(asm, "magic")?, b(asm, "flags")?, b(asm, "rx_timestamp")?);
-    let (hash, hash_type) = (b(asm, "rx_hash")?, b(asm, "rx_hash_type")?);
-    let (proto, tci) = (b(asm, "vlan_proto")?, b(asm, "vlan_tci")?);
     let (l4, sw) = (o.l4_hash.mask.unwrap_or(0), o.sw_hash.mask.unwrap_or(0));
-    let fail = asm.label();
-    let done = asm.label();
-    let vlan = asm.label();
-    let not_l4 = asm.label();
-
-    ld(asm, R2, R1, data_meta, "r2 = xdp->data_meta");
-    ld(asm, R3, R1, data, "r3 = xdp->data");
-    asm.jump_reg(Cond::Ne, R2, R3, Target::Label(fail), "the program already has metadata: fail");
-    asm.op(alu64_imm(AluOp::Add, R2, -size), "r2 = meta = data_meta - sizeof(struct xdp_to_skb_metadata)");
-    ld(asm, R3, R1, hard, "r3 = xdp->data_hard_start");
-    asm.op(alu64_imm(AluOp::Add, R3, XDP_FRAME_SIZE as i32), "r3 += sizeof(struct xdp_frame)");
-    asm.jump_reg(Cond::Lt, R2, R3, Target::Label(fail), "no headroom above the xdp_frame: fail");
-    asm.op(stx_mem(Size::DW, R1, R2, data_meta.off), "xdp->data_meta = meta");
-    for at in (0..size).step_by(8) {
-        let off = i16::try_from(at).expect("inside the block");
-        asm.op(st_mem(Size::DW, R2, off, 0), format!("meta[{at}..{}] = 0", at + 8));
-    }
-    asm.op(st_mem(magic.size, R2, magic.off, XDP_METADATA_MAGIC as i32), "meta->magic = xdp_metadata_magic");
-    asm.op(mov64_imm(R3, 0), "r3 = flags = 0");
-    load_skb(asm, o, R4);
-    asm.jump(Cond::Eq, R4, 0, Target::Label(done), "no skb: no hints");
-    load_hwtstamp(asm, o, R5, R4, R0);
-    asm.op(stx_mem(ts.size, R2, R5, ts.off), "meta->rx_timestamp = r5");
-    asm.op(alu64_imm(AluOp::Or, R3, XDP_META_F_TIMESTAMP as i32), "flags |= XDP_META_F_TIMESTAMP");
-    ld(asm, R5, R4, o.l4_hash, "r5 = the byte holding skb->l4_hash and skb->sw_hash");
-    asm.op(alu64_imm(AluOp::And, R5, l4 | sw), "r5 = skb->l4_hash | skb->sw_hash");
-    asm.jump(Cond::Eq, R5, 0, Target::Label(vlan), "neither: flow dissector (deviation: no hash)");
-    ld(asm, R0, R4, o.hash, "r0 = skb->hash");
-    asm.op(stx_mem(hash.size, R2, R0, hash.off), "meta->rx_hash = skb->hash");
-    asm.op(mov64_imm(R0, 0), "r0 = XDP_RSS_TYPE_NONE");
-    asm.op(alu64_imm(AluOp::And, R5, l4), "r5 = skb->l4_hash");
-    asm.jump(Cond::Eq, R5, 0, Target::Label(not_l4), "if (skb->l4_hash)");
-    asm.op(mov64_imm(R0, XDP_RSS_TYPE_L4_ANY as i32), "r0 = XDP_RSS_TYPE_L4_ANY");
-    asm.bind(not_l4);
-    asm.op(stx_mem(hash_type.size, R2, R0, hash_type.off), "meta->rx_hash_type = r0");
-    asm.op(alu64_imm(AluOp::Or, R3, XDP_META_F_HASH as i32), "flags |= XDP_META_F_HASH");
-    asm.bind(vlan);
-    ld(asm, R5, R4, o.vlan_all, "r5 = skb->vlan_all");
-    asm.jump(Cond::Eq, R5, 0, Target::Label(done), "no hardware-accelerated tag");
-    ld(asm, R5, R4, o.vlan_proto, "r5 = skb->vlan_proto");
-    asm.op(stx_mem(proto.size, R2, R5, proto.off), "meta->vlan_proto = skb->vlan_proto");
-    ld(asm, R5, R4, o.vlan_tci, "r5 = skb->vlan_tci");
-    asm.op(stx_mem(tci.size, R2, R5, tci.off), "meta->vlan_tci = skb->vlan_tci");
-    asm.op(alu64_imm(AluOp::Or, R3, XDP_META_F_VLAN as i32), "flags |= XDP_META_F_VLAN");
-    asm.bind(done);
-    asm.op(stx_mem(flags.size, R2, R3, flags.off), "meta->flags = flags");
-    asm.op(mov64_imm(R0, 0), "return 0");
-    asm.ja(Target::End, "done");
-    asm.bind(fail);
-    asm.op(mov64_imm(R0, -1), "return -1");
-    Ok(())
+    export::export_to_skb(asm, l, |asm, b, done| {
+        let vlan = asm.label();
+        let not_l4 = asm.label();
+        asm.op(mov64_imm(R3, 0), "r3 = flags = 0");
+        load_skb(asm, o, R4);
+        asm.jump(Cond::Eq, R4, 0, Target::Label(done), "no skb: no hints");
+        load_hwtstamp(asm, o, R5, R4, R0);
+        let ts = b.rx_timestamp;
+        asm.op(stx_mem(ts.size, R2, R5, ts.off), "meta->rx_timestamp = r5");
+        asm.op(alu64_imm(AluOp::Or, R3, XDP_META_F_TIMESTAMP as i32), "flags |= XDP_META_F_TIMESTAMP");
+        ld(asm, R5, R4, o.l4_hash, "r5 = the byte holding skb->l4_hash and skb->sw_hash");
+        asm.op(alu64_imm(AluOp::And, R5, l4 | sw), "r5 = skb->l4_hash | skb->sw_hash");
+        asm.jump(Cond::Eq, R5, 0, Target::Label(vlan), "neither: flow dissector (deviation: no hash)");
+        ld(asm, R0, R4, o.hash, "r0 = skb->hash");
+        asm.op(stx_mem(b.rx_hash.size, R2, R0, b.rx_hash.off), "meta->rx_hash = skb->hash");
+        asm.op(mov64_imm(R0, 0), "r0 = XDP_RSS_TYPE_NONE");
+        asm.op(alu64_imm(AluOp::And, R5, l4), "r5 = skb->l4_hash");
+        asm.jump(Cond::Eq, R5, 0, Target::Label(not_l4), "if (skb->l4_hash)");
+        asm.op(mov64_imm(R0, XDP_RSS_TYPE_L4_ANY as i32), "r0 = XDP_RSS_TYPE_L4_ANY");
+        asm.bind(not_l4);
+        let t = b.rx_hash_type;
+        asm.op(stx_mem(t.size, R2, R0, t.off), "meta->rx_hash_type = r0");
+        asm.op(alu64_imm(AluOp::Or, R3, XDP_META_F_HASH as i32), "flags |= XDP_META_F_HASH");
+        asm.bind(vlan);
+        ld(asm, R5, R4, o.vlan_all, "r5 = skb->vlan_all");
+        asm.jump(Cond::Eq, R5, 0, Target::Label(done), "no hardware-accelerated tag");
+        ld(asm, R5, R4, o.vlan_proto, "r5 = skb->vlan_proto");
+        let (proto, tci) = (b.vlan_proto, b.vlan_tci);
+        asm.op(stx_mem(proto.size, R2, R5, proto.off), "meta->vlan_proto = skb->vlan_proto");
+        ld(asm, R5, R4, o.vlan_tci, "r5 = skb->vlan_tci");
+        asm.op(stx_mem(tci.size, R2, R5, tci.off), "meta->vlan_tci = skb->vlan_tci");
+        asm.op(alu64_imm(AluOp::Or, R3, XDP_META_F_VLAN as i32), "flags |= XDP_META_F_VLAN");
+        Ok(())
+    })
 }

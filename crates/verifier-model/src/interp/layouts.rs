@@ -11,6 +11,10 @@
 //!   on the test machine, so not checked against BTF.
 //! - `mlx4_en_xdp_buff` (`xdp`, `cqe`, `mdev`, `ring`, `dev`) and `mlx4_cqe` (with the
 //!   `timestamp_lo` of the `mlx4_ts_cqe` view at 29): mainline definitions, natural alignment.
+//!   One addition: a u64 `r0` after `dev`, the scratch slot of the RFC's
+//!   `xdp_kfunc_call_preserving_r1` contract (kernel-notes §B.5; the RFC's `mlx4_xdp_buff` had
+//!   it), which unrolled code calling the driver's timestamp routine needs. Mainline has no such
+//!   field: a wrapper read from BTF without it gets it appended ([`Layouts::from_btf`]).
 //!   `mlx4_en_dev`, `mlx4_en_rx_ring` and `net_device` are *reduced* stand-ins holding only the
 //!   fields the reference kfuncs read (the clock's cyclecounter/timecounter, the RX timestamp
 //!   filter, the features word) at offsets of our own: unrolled code calls the kernel routine for
@@ -110,13 +114,26 @@ pub fn ice_32b_rx_flex_desc() -> Layout {
         .field("wb.flex_ts.ts_high", 28, 4)
 }
 
-/// `struct mlx4_en_xdp_buff` (mainline).
+/// `struct mlx4_en_xdp_buff` (mainline) plus the RFC's scratch slot `r0` (u64 at 88) that the
+/// `xdp_kfunc_call_preserving_r1` contract stores the kernel routine's result in.
 pub fn mlx4_en_xdp_buff() -> Layout {
-    with_xdp_buff(Layout::new("mlx4_en_xdp_buff", 88), "xdp.")
+    with_xdp_buff(Layout::new("mlx4_en_xdp_buff", 96), "xdp.")
         .field("cqe", 56, 8)
         .field("mdev", 64, 8)
         .field("ring", 72, 8)
         .field("dev", 80, 8)
+        .field("r0", 88, 8)
+}
+
+/// `layout` with a u64 `r0` appended (8-aligned) unless it has one: the contract's scratch slot.
+fn with_r0_slot(layout: Layout) -> Layout {
+    if layout.find("r0").is_some() {
+        return layout;
+    }
+    let at = layout.size.next_multiple_of(8);
+    let mut l = layout.field("r0", at, 8);
+    l.size = at + 8;
+    l
 }
 
 /// `struct mlx4_cqe` (32 bytes; `timestamp_lo` from the `mlx4_ts_cqe` view).
@@ -232,7 +249,8 @@ impl Layouts {
 
     /// The defaults with every layout `btf` has replaced by its BTF form, except the reduced
     /// stand-ins (`mlx4_en_dev`, `mlx4_en_rx_ring`, `net_device`), whose field names are ours.
-    /// Pass module BTF (split on vmlinux) to pick up driver wrappers.
+    /// Pass module BTF (split on vmlinux) to pick up driver wrappers. A mainline
+    /// `mlx4_en_xdp_buff` gets the contract's `r0` slot appended (see the module docs).
     pub fn from_btf(btf: &Btf) -> Layouts {
         let mut l = Layouts::v6_18();
         for slot in [
@@ -252,6 +270,7 @@ impl Layouts {
                 *slot = from_btf;
             }
         }
+        l.mlx4_en_xdp_buff = with_r0_slot(l.mlx4_en_xdp_buff);
         l
     }
 }
@@ -259,6 +278,22 @@ impl Layouts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mlx4_wrapper_gets_the_contract_slot_once() {
+        // Mainline's 88-byte wrapper (as BTF would give it): `r0` appended at 88.
+        let mainline = mlx4_en_xdp_buff();
+        let mut bare = Layout::new("mlx4_en_xdp_buff", 88);
+        bare.fields = mainline.fields.iter().filter(|f| f.name != "r0").cloned().collect();
+        let cases = [(bare, 88, 96), (mainline.clone(), 88, 96), (Layout::new("odd", 84), 88, 96)];
+        for (layout, at, size) in cases {
+            let name = layout.name.clone();
+            let l = with_r0_slot(layout);
+            assert_eq!((l.offset_of("r0"), l.size), (Ok(at), size), "{name}");
+            assert_eq!(l.fields.iter().filter(|f| f.name == "r0").count(), 1, "{name}");
+        }
+        assert_eq!(with_r0_slot(mainline.clone()), mainline);
+    }
 
     #[test]
     #[allow(clippy::print_stdout)] // the skip reason and the count are the test's report

@@ -22,7 +22,9 @@
 //! - bnxt: no metadata ops in mainline: -EOPNOTSUPP for all three.
 //!
 //! The drivers' functions are registered under their kernel names too ([`DRIVER_FUNCTIONS`]),
-//! for code that calls them directly (the `kernel` lowering of a call the driver cannot inline).
+//! for code that calls them directly. The `kernel` lowering of a timestamp mlx4 / bnxt cannot
+//! inline (a seqlock / spinlock) calls a kernel routine under the RFC's
+//! `xdp_kfunc_call_preserving_r1` contract instead ([`PRESERVING_R1_ROUTINES`]).
 //!
 //! RFC ABI ([`register_rfc`], replacing the mainline `bpf_xdp_metadata_rx_timestamp`):
 //! `bpf_xdp_metadata_rx_timestamp_supported(ctx)` is 1 for the drivers whose RFC patches
@@ -420,6 +422,83 @@ pub const DRIVER_FUNCTIONS: [(&str, DriverKind, Kfunc); 8] = [
     ("mlx4_en_xdp_rx_hash", DriverKind::Mlx4, Kfunc::Hash),
 ];
 
+/// What a routine under the `xdp_kfunc_call_preserving_r1` contract keeps in the wrapper's
+/// u64 `r0` slot.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ScratchUse {
+    /// The RFC's contract exactly: the routine stores its result there (the RFC's
+    /// value-returning timestamp, 0 when there is none).
+    Value,
+    /// Our extension for the mainline ABI: on entry the slot holds the caller's `u64 *timestamp`
+    /// (the out pointer R2 cannot survive the call otherwise); the routine writes `*timestamp`
+    /// as the driver's kfunc does, then stores its `int` result sign-extended into the slot.
+    OutPointer,
+}
+
+/// Kernel routines under the RFC's `xdp_kfunc_call_preserving_r1` contract (kernel-notes
+/// §B.5): `call routine; r1 = r0; r0 = *(u64 *)(r1 + offsetof(wrapper, r0))`. The routine takes
+/// the driver's wrapper as its only argument, returns the same pointer, and leaves its result in
+/// the wrapper's `r0` slot ([`ScratchUse`]). Each runs its driver's reference
+/// ([`rx_timestamp_of`]) whatever the context's driver, and finds the slot through its driver's
+/// wrapper layout. bnxt's answers as mainline bnxt (no timestamp op): -EOPNOTSUPP, or 0 for the
+/// RFC's value.
+pub const PRESERVING_R1_ROUTINES: [(&str, DriverKind, ScratchUse); 4] = [
+    ("mlx4_xdp_rx_timestamp", DriverKind::Mlx4, ScratchUse::Value),
+    ("mlx4_xdp_rx_timestamp_out", DriverKind::Mlx4, ScratchUse::OutPointer),
+    ("bnxt_xdp_rx_timestamp", DriverKind::Bnxt, ScratchUse::Value),
+    ("bnxt_xdp_rx_timestamp_out", DriverKind::Bnxt, ScratchUse::OutPointer),
+];
+
+/// The name of `driver`'s timestamp routine under the contract with `scratch`, if it has one.
+pub fn preserving_r1_routine(driver: DriverKind, scratch: ScratchUse) -> Option<&'static str> {
+    PRESERVING_R1_ROUTINES.iter().find(|&&(_, d, u)| d == driver && u == scratch).map(|&(n, _, _)| n)
+}
+
+/// Runs one [`PRESERVING_R1_ROUTINES`] routine on the wrapper in `a[0]`.
+fn preserving_r1(
+    ctx: &mut HelperCtx<'_>,
+    a: [u64; 5],
+    driver: DriverKind,
+    scratch: ScratchUse,
+) -> Result<u64, HelperError> {
+    let mut x = xdp_of(ctx, a[0])?;
+    x.driver = driver;
+    let l = ctx.vm.layouts.clone();
+    let wrapper = match driver {
+        DriverKind::Mlx4 => &l.mlx4_en_xdp_buff,
+        DriverKind::Bnxt => &l.bnxt_xdp_buff,
+        other => return Err(HelperError::Invalid(format!("no preserving-r1 routine for {other:?}"))),
+    };
+    let w = x.ctx_addr();
+    let mem = &mut ctx.vm.memory;
+    let o = rx_timestamp_of(&l, mem, &x)?;
+    let result = match scratch {
+        ScratchUse::Value => {
+            if o.ret == 0 {
+                o.value.unwrap_or(0)
+            } else {
+                0
+            }
+        }
+        ScratchUse::OutPointer => {
+            let out = rd(wrapper, mem, w, "r0")?;
+            put(mem, out, 8, o.value)?;
+            o.ret as u64
+        }
+    };
+    wrapper
+        .write_into(mem, w, &[("r0", result)])
+        .map_err(|e| HelperError::Invalid(format!("{}.r0: {e}", wrapper.name)))?;
+    Ok(w)
+}
+
+/// Registers the [`PRESERVING_R1_ROUTINES`] by name.
+pub fn register_preserving_r1(h: &mut Helpers) {
+    for (name, driver, scratch) in PRESERVING_R1_ROUTINES {
+        h.register_kfunc(name, Rc::new(move |c: &mut HelperCtx<'_>, a| preserving_r1(c, a, driver, scratch)));
+    }
+}
+
 /// The three mainline metadata kfuncs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kfunc {
@@ -465,8 +544,10 @@ fn call_as(
     Ok(ret as u64)
 }
 
-/// Registers the mainline kfuncs and the drivers' [`DRIVER_FUNCTIONS`].
+/// Registers the mainline kfuncs, the drivers' [`DRIVER_FUNCTIONS`] and the
+/// [`PRESERVING_R1_ROUTINES`].
 pub fn register(h: &mut Helpers) {
+    register_preserving_r1(h);
     h.register_kfunc("bpf_xdp_metadata_rx_timestamp", Rc::new(rx_timestamp));
     h.register_kfunc("bpf_xdp_metadata_rx_hash", Rc::new(rx_hash));
     h.register_kfunc("bpf_xdp_metadata_rx_vlan_tag", Rc::new(rx_vlan_tag));

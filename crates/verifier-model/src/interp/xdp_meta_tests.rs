@@ -375,3 +375,39 @@ fn driver_functions_run_their_own_drivers_logic() {
         "veth logic: skb field is NULL"
     );
 }
+
+#[test]
+fn preserving_r1_routines_return_the_wrapper_and_leave_the_result_in_its_slot() {
+    // `*(u64 *)(r1 + R0) = r2` hands the out pointer over (mainline); then the RFC's contract.
+    let run = |routine: &str, driver: XdpDriver, slot: u32| {
+        let mut v = asm_vm(&format!(
+            "*(u64 *)(r1 + {slot}) = r2\ncall %{routine}\nr1 = r0\nr0 = *(u64 *)(r1 + {slot})\nexit"
+        ));
+        let r1 = v.setup_xdp(&XdpSetup { driver, ..XdpSetup::new(vec![0x11; 64]) });
+        let out = v.memory.map(RegionKind::Plain, vec![0xaa; 8], true);
+        let p = Memory::addr(out, 0);
+        let r = v.run([r1, p, 0, 0, 0]).expect("runs");
+        (r.r0 as i64, v.memory.load_bytes_le(p, 8).expect("mapped"))
+    };
+    let on = mlx4(|r| (r.filter_all, r.ts_hi, r.ts_lo) = (true, 0x10, 0x20));
+    let off = mlx4(|r| r.ts_hi = 0x10);
+    let want_ns = 10_000_000 + 0x10_0020;
+    let cases: [(&str, XdpDriver, u32, (i64, u64)); 6] = [
+        ("mlx4_xdp_rx_timestamp_out", on, 88, (0, want_ns)),
+        ("mlx4_xdp_rx_timestamp_out", off, 88, (-61, UNTOUCHED8)),
+        ("mlx4_xdp_rx_timestamp", on, 88, (want_ns as i64, UNTOUCHED8)),
+        ("mlx4_xdp_rx_timestamp", off, 88, (0, UNTOUCHED8)),
+        ("bnxt_xdp_rx_timestamp_out", XdpDriver::Bnxt, 72, (-95, UNTOUCHED8)),
+        ("bnxt_xdp_rx_timestamp", XdpDriver::Bnxt, 72, (0, UNTOUCHED8)),
+    ];
+    for (routine, d, slot, want) in cases {
+        let (r0, out) = run(routine, d, slot);
+        // For the value form the slot's incoming value (the out pointer) is simply overwritten.
+        assert_eq!((r0, out), want, "{routine} on {d:?}");
+    }
+    assert_eq!(
+        preserving_r1_routine(DriverKind::Mlx4, ScratchUse::OutPointer),
+        Some("mlx4_xdp_rx_timestamp_out")
+    );
+    assert_eq!(preserving_r1_routine(DriverKind::Ice, ScratchUse::Value), None);
+}
