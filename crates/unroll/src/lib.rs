@@ -13,6 +13,8 @@
 //! - [`discipline`]: the register / stack rule every sequence is checked against.
 //! - [`rewrite`]: [`unroll`], bytes in, bytes out, with a per-site [`Report`]; each routine call
 //!   gets an `R_BPF_64_32` relocation naming the kernel function.
+//! - [`regions`]: the unrolled regions of an object (from a [`Report`] or `unroll --json`)
+//!   checked where they landed against their lowering's discipline and boundaries.
 //!
 //! ```
 //! use bpf_unroll::{emit, Driver, Kfunc, Lowering};
@@ -34,11 +36,13 @@ pub mod discipline;
 pub mod emit;
 mod error;
 pub mod kfunc;
+pub mod regions;
 pub mod rewrite;
 pub mod sites;
 
 pub use emit::{emit, emit_loadable, Driver, KernelIds, Lowering, Sequence};
 pub use error::UnrollError;
 pub use kfunc::{Abi, Kfunc};
+pub use regions::{check_regions, Region, RegionDiagnostic};
 pub use rewrite::{unroll, Options, Report, SiteReport};
 pub use sites::{find_sites, KfuncIds, Site};

@@ -65,6 +65,10 @@ pub struct SiteReport {
     pub stack_bytes: u32,
     /// Kernel routines called, by slot from the first emitted instruction.
     pub calls: Vec<(Slot, &'static str)>,
+    /// `loadable`: the stack slots declared for spills, `[r10 + lo, r10 + hi)`.
+    pub scratch: Option<(i16, i16)>,
+    /// `loadable`: BTF ids of the kfuncs the sequence may call.
+    pub kfunc_ids: Vec<i32>,
 }
 
 impl SiteReport {
@@ -75,8 +79,12 @@ impl SiteReport {
 }
 
 /// What [`unroll`] did.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Report {
+    /// The driver inlined.
+    pub driver: Driver,
+    /// The lowering used: the discipline every site's code follows.
+    pub lowering: Lowering,
     /// Every replaced call, in program then slot order.
     pub sites: Vec<SiteReport>,
 }
@@ -90,7 +98,7 @@ pub fn unroll(input: &[u8], options: &Options) -> Result<(Vec<u8>, Report), Unro
     // Sequences depend on the kfunc, and for `loadable` on the function's stack depth.
     let mut cache: HashMap<(Kfunc, usize), Sequence> = HashMap::new();
     let mut edits = ObjectEdits::new();
-    let mut report = Report::default();
+    let mut report = Report { driver: options.driver, lowering: options.lowering, sites: Vec::new() };
     // Growth so far inside each function: output slot = input slot + growth of earlier sites.
     let mut growth: HashMap<usize, u32> = HashMap::new();
     for site in sites {
@@ -131,6 +139,8 @@ pub fn unroll(input: &[u8], options: &Options) -> Result<(Vec<u8>, Report), Unro
             regs_written: Usage::regs(seq.usage.regs_written),
             stack_bytes: seq.usage.stack_bytes,
             calls: seq.calls,
+            scratch: seq.scratch,
+            kfunc_ids: seq.kfunc_ids,
         });
     }
     // The replaced kfuncs need not exist where the output loads (stub: kernels without them).

@@ -176,6 +176,12 @@ impl Spill {
         Ok(Spill { base })
     }
 
+    /// The `count` slots as `[r10 + lo, r10 + hi)`.
+    pub(crate) fn range(self, count: u32) -> (i16, i16) {
+        let hi = -i16::try_from(self.base).expect("at most 512");
+        (hi - i16::try_from(8 * count).expect("at most 512"), hi)
+    }
+
     fn off(self, i: usize) -> i16 {
         let at = self.base + 8 * (i as u32 + 1);
         -i16::try_from(at).expect("at most 512")

@@ -169,6 +169,10 @@ pub struct Sequence {
     /// The kernel routines called (`call` with `imm = -1`, as clang leaves a relocated call),
     /// by slot in the sequence: each needs an `R_BPF_64_32` relocation against the name.
     pub calls: Vec<(Slot, &'static str)>,
+    /// `loadable`: the fresh stack slots declared for spills, `[r10 + lo, r10 + hi)`.
+    pub scratch: Option<(i16, i16)>,
+    /// `loadable`: the BTF ids of the kfuncs the sequence may call (the two casts).
+    pub kfunc_ids: Vec<i32>,
 }
 
 impl Sequence {
@@ -217,15 +221,22 @@ pub fn emit_loadable(
 ) -> Result<Sequence, UnrollError> {
     let mut asm = Asm::new(driver, kfunc);
     let spilled = if driver == Driver::Veth { kfunc.out_params().len() as u32 } else { 0 };
+    let mut scratch = None;
     match driver {
         Driver::Default => fallback::default(&mut asm),
         Driver::Veth => {
             let spill = loadable::Spill::new(stack_depth, spilled, program)?;
+            scratch = (spilled > 0).then(|| spill.range(spilled));
             loadable::veth(&mut asm, layouts, ids, spill)?;
         }
         Driver::Ice | Driver::Mlx4 | Driver::Bnxt => return Err(loadable::unsupported(driver, kfunc, ids)),
     }
-    Ok(asm.finish(8 * spilled))
+    let mut seq = asm.finish(8 * spilled);
+    seq.scratch = scratch;
+    if driver == Driver::Veth {
+        seq.kfunc_ids = vec![ids.cast_to_kern_ctx, ids.rdonly_cast];
+    }
+    Ok(seq)
 }
 
 /// A field ready to load: its offset and access size, and for a bitfield its bit mask in the
@@ -341,6 +352,13 @@ impl Asm {
         let insns = self.patch.finish().expect("emitters bind every label and stay far below 2^15 slots");
         debug_assert_eq!(insns.len(), self.notes.len(), "one annotation per emitted instruction");
         let usage = Usage { stack_bytes, ..discipline::usage(&insns).expect("emitted sequences decode") };
-        Sequence { insns, annotations: self.notes, usage, calls: self.calls }
+        Sequence {
+            insns,
+            annotations: self.notes,
+            usage,
+            calls: self.calls,
+            scratch: None,
+            kfunc_ids: Vec::new(),
+        }
     }
 }
