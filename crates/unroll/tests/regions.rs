@@ -70,12 +70,15 @@ fn every_rewrite_of_xdp_meta_complies() {
     println!("{checked} unrolled regions comply with their lowering's discipline");
 }
 
+/// Recognises the diagnostic a planted instruction must cause.
+type IsProblem = fn(&Problem) -> bool;
+
 #[test]
 fn planted_breaches_are_reported_at_their_instruction() {
     let (out, regions) = rewrite(Driver::Veth, Lowering::Kernel);
     let r = regions.iter().find(|r| r.program == "xdp_meta").expect("a region in xdp_meta");
     let mid = r.insn.0 + 2;
-    let cases: [(Op, fn(&Problem) -> bool); 4] = [
+    let cases: [(Op, IsProblem); 4] = [
         (mov64_imm(Reg::R6, 0), |p| matches!(p, Problem::Discipline(v) if v.to_string().contains("r6"))),
         (mov64_imm(Reg::R1, 0), |p| matches!(p, Problem::Discipline(v) if v.to_string().contains("r1"))),
         (
@@ -112,7 +115,7 @@ fn loadable_spills_must_use_exactly_the_declared_slots() {
     let (out, regions) = rewrite(Driver::Veth, Lowering::Loadable);
     let r = regions.iter().find(|r| r.scratch.is_some()).expect("a region that spills");
     let (lo, hi) = r.scratch.expect("declared");
-    assert_eq!(hi - lo, 8 * (r.kfunc == "bpf_xdp_metadata_rx_timestamp").then_some(1).unwrap_or(2));
+    assert_eq!(hi - lo, if r.kfunc == "bpf_xdp_metadata_rx_timestamp" { 8 } else { 16 });
     // Move every spill and reload of the region below the declared slots.
     let obj = BpfObject::parse(&out).expect("parses");
     let code = obj.insns_of(obj.program(&r.program).expect("program"));
