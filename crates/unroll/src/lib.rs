@@ -9,6 +9,9 @@
 //!   interpreter's [`bpf_verifier_model::interp::Layouts`].
 //! - [`discipline`]: the register / stack rule every sequence is checked against.
 //! - [`rewrite`]: [`unroll`], bytes in, bytes out, with a per-site [`Report`].
+//! - [`profile`]: the bundled per-driver layouts with their provenance, and layouts read from a
+//!   BTF the user names.
+//! - [`matrix`]: what each driver × kfunc × lowering × ABI does, computed by the emitters.
 //!
 //! ```
 //! use bpf_unroll::{emit, Driver, Kfunc, Lowering};
@@ -25,11 +28,14 @@ pub mod discipline;
 pub mod emit;
 mod error;
 pub mod kfunc;
+pub mod matrix;
+pub mod profile;
 pub mod rewrite;
 pub mod sites;
 
 pub use emit::{emit, emit_loadable, Driver, KernelIds, Lowering, Sequence};
 pub use error::UnrollError;
 pub use kfunc::{Abi, Kfunc};
+pub use profile::{Profile, ProfileError};
 pub use rewrite::{unroll, Options, Report, SiteReport};
 pub use sites::{find_sites, KfuncIds, Site};
