@@ -100,7 +100,9 @@ fn bad_usage_and_input_exit_2_without_output() {
     let not_elf = dir.path().join("not.o");
     std::fs::write(&not_elf, b"not an object").expect("write");
     for args in [
-        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "ice"],
+        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "nosuch"],
+        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--base-btf", s(&input)],
+        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--btf", s(&not_elf)],
         vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--abi", "v2"],
         vec!["unroll", s(&not_elf), "-o", s(&out_path), "--driver", "veth"],
     ] {

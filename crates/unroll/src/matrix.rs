@@ -2,6 +2,8 @@
 //! computed by running the emitters (never a hand-written table) with the driver's bundled
 //! profile ([`crate::profile`]); the `loadable` lowering with a target kernel's ids and layouts.
 
+use std::collections::BTreeSet;
+
 use bpf_patch::op::{AluOp, Op, Operand, Reg};
 use bpf_verifier_model::interp::Layouts;
 
@@ -15,8 +17,8 @@ use crate::profile::Profile;
 pub struct Target {
     /// Its BTF ids.
     pub ids: KernelIds,
-    /// Its layouts.
-    pub layouts: Layouts,
+    /// Its layouts, read from its BTF ([`Profile::from_btf`]).
+    pub profile: Profile,
 }
 
 /// What one combination does.
@@ -110,26 +112,72 @@ fn result_name(k: i32) -> String {
     }
 }
 
-/// Describes a sequence from its instructions and annotations.
+/// What each instruction that can leave its value in R0 at the end says: an immediate by name
+/// with its annotation's reason in parentheses, anything else by its annotation.
+fn result_text(op: &Op, note: &str) -> String {
+    match op {
+        Op::Alu { op: AluOp::Mov, src: Operand::Imm(k), .. } => {
+            let why = note.split_once(" (").map(|(_, w)| format!(" ({w}")).unwrap_or_default();
+            format!("{}{why}", result_name(*k))
+        }
+        _ => note.to_owned(),
+    }
+}
+
+/// Describes a sequence from its instructions and annotations: its length, the functions it
+/// calls, and the R0 writers that reach its end (a forward pass over the jumps; sequences only
+/// jump forward).
 pub fn describe(seq: &Sequence) -> Outcome {
     let ops = bpf_patch::op::decode_all(&seq.insns).expect("emitted sequences decode");
-    let mut calls = Vec::new();
-    let mut results: Vec<String> = Vec::new();
-    let mut add = |r: String| {
-        if !results.contains(&r) {
-            results.push(r);
+    let end = ops.len();
+    let index_of = |slot: i64| {
+        if slot == seq.insns.len() as i64 {
+            Some(end)
+        } else {
+            ops.iter().position(|(s, _)| i64::from(s.0) == slot)
         }
     };
+    // Per instruction (and the end): the instructions whose R0 may reach it; `None` is R0 as the
+    // call site had it.
+    let mut reaching: Vec<BTreeSet<Option<usize>>> = vec![BTreeSet::new(); end + 1];
+    reaching[0].insert(None);
+    let mut calls: Vec<String> = Vec::new();
     for (i, (_, op)) in ops.iter().enumerate() {
         let note = seq.annotations.get(i).map_or("", String::as_str);
-        match op {
-            Op::Call { .. } => calls.push(called(note)),
-            Op::Alu { op: AluOp::Mov, dst: Reg::R0, src: Operand::Imm(k), .. } => {
-                let why = note.split_once(" (").map(|(_, w)| format!(" ({w}")).unwrap_or_default();
-                add(format!("{}{why}", result_name(*k)));
-            }
-            Op::Load { dst: Reg::R0, .. } => add("a loaded value".into()),
-            _ => {}
+        if matches!(op, Op::Call { .. }) && !calls.contains(&called(note)) {
+            calls.push(called(note));
+        }
+        let mut state = std::mem::take(&mut reaching[i]);
+        if op.regs_written() & Reg::R0.mask() != 0 {
+            state = BTreeSet::from([Some(i)]);
+        }
+        let next = ops.get(i + 1).map_or(seq.insns.len() as i64, |(s, _)| i64::from(s.0));
+        let mut succ = Vec::new();
+        if let Some(off) = op.branch_offset() {
+            succ.extend(index_of(next + i64::from(off)));
+        }
+        if !matches!(op, Op::Ja { .. } | Op::Gotol { .. } | Op::Exit) {
+            succ.extend(index_of(next));
+        }
+        for j in succ.into_iter().filter(|&j| j > i) {
+            reaching[j].extend(state.iter().copied());
+        }
+    }
+    let mut results = Vec::new();
+    if let ([(_, op)], [note]) = (ops.as_slice(), seq.annotations.as_slice()) {
+        // One instruction: its annotation says it all (`-EOPNOTSUPP: no driver support`).
+        if op.regs_written() == Reg::R0.mask() {
+            results.push(note.clone());
+        }
+    }
+    let single = !results.is_empty();
+    for w in reaching[end].iter().filter(|_| !single) {
+        let r = match w {
+            None => "r0 as before the call".to_owned(),
+            Some(i) => result_text(&ops[*i].1, seq.annotations.get(*i).map_or("", String::as_str)),
+        };
+        if !results.contains(&r) {
+            results.push(r);
         }
     }
     Outcome::Sequence { insns: seq.insns.len(), calls, results, stack_bytes: seq.usage.stack_bytes }
@@ -155,9 +203,10 @@ pub fn matrix(target: Result<&Target, &UnrollError>) -> Result<Matrix, UnrollErr
             for &kfunc in abi.kfuncs() {
                 for lowering in Lowering::ALL {
                     let outcome = match (lowering, target) {
-                        (Lowering::Loadable, Ok(t)) => {
-                            outcome(emit_loadable(driver, kfunc, &t.layouts, &t.ids, 0, "prog"))
-                        }
+                        (Lowering::Loadable, Ok(t)) => outcome(
+                            emit_loadable(driver, kfunc, &t.profile.layouts, &t.ids, 0, "prog")
+                                .map_err(|e| t.profile.explain(e)),
+                        ),
                         (Lowering::Loadable, Err(e)) => Outcome::Error(e.to_string()),
                         _ => outcome(emit(driver, kfunc, lowering, &layouts).map_err(|e| match &profile {
                             Some(p) => p.explain(e),
@@ -197,8 +246,8 @@ mod tests {
             Abi::ALL.iter().map(|a| a.kfuncs().len()).sum::<usize>() * Lowering::ALL.len();
         assert_eq!(m.cells.len(), Driver::ALL.len() * per_driver);
         for c in m.cells.iter().filter(|c| c.driver == Driver::Default && c.lowering == Lowering::Kernel) {
-            let want = if c.abi == Abi::Mainline { "-EOPNOTSUPP" } else { "0" };
-            assert_eq!(c.outcome.summary(), want, "{c:?}");
+            let want = if c.abi == Abi::Mainline { "-EOPNOTSUPP: " } else { "0: " };
+            assert!(c.outcome.summary().starts_with(want), "{c:?}");
         }
         let veth_ts = m
             .cells
