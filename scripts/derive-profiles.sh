@@ -40,6 +40,10 @@ if [ "$latest" = 1 ] || [ "$pkg" = - ]; then
     sha=
 fi
 echo "package: $pkg $version"
+if ! apt-cache show "$pkg=$version" >/dev/null 2>&1; then
+    echo "apt does not know $pkg $version (run apt-get update; or --latest if Debian dropped it)" >&2
+    exit 2
+fi
 (cd "$work" && apt-get download -qq "$pkg=$version" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
 deb=$(ls "$work"/*.deb)
 got=$(sha256sum "$deb" | cut -d' ' -f1)
