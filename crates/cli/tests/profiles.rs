@@ -79,7 +79,7 @@ fn split_btf_layouts_are_what_the_sequences_load() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).expect("utf-8");
     for want in [
-        "profile: veth (read from BTF)",
+        &format!("profile: veth, read from BTF {} on base {}", mod_path.display(), base_path.display()),
         &format!("veth_xdp_buff: BTF {}, type id 10 (veth_xdp_buff)", mod_path.display()),
         &format!("sk_buff: BTF {}, type id 8 (sk_buff)", base_path.display()),
         "r3 = *(u64 *)(r1 + 0x40)  ; r3 = ((struct veth_xdp_buff *)ctx)->skb",

@@ -41,8 +41,9 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// One line: `inline, 10 insns; r0: 0 | -ENODATA (xdp_frame path: no skb)`, `-EOPNOTSUPP`
-    /// for a one-instruction default, `error: ...`.
+    /// One line: `inline, 10 insns; r0: 0 | -ENODATA (xdp_frame path: no skb)`, `18 insns,
+    /// calls bpf_cast_to_kern_ctx, bpf_rdonly_cast, 8 stack bytes; r0: ...`, the annotation of a
+    /// one-instruction sequence (`-EOPNOTSUPP: no driver support`), `error: ...`.
     pub fn summary(&self) -> String {
         match self {
             Outcome::Error(e) => format!("error: {e}"),
@@ -50,10 +51,11 @@ impl Outcome {
                 results[0].clone()
             }
             Outcome::Sequence { insns, calls, results, stack_bytes } => {
-                let mut s = format!("inline, {insns} insns");
-                if !calls.is_empty() {
-                    s.push_str(&format!(", calls {}", calls.join(", ")));
-                }
+                let mut s = if calls.is_empty() {
+                    format!("inline, {insns} insns")
+                } else {
+                    format!("{insns} insns, calls {}", calls.join(", "))
+                };
                 if *stack_bytes > 0 {
                     s.push_str(&format!(", {stack_bytes} stack bytes"));
                 }

@@ -138,8 +138,10 @@ pub fn profile_json(profile: Option<&Profile>) -> serde_json::Value {
 /// The profile as text: a header line, then one line per layout source.
 pub fn profile_text(profile: Option<&Profile>) -> String {
     let Some(p) = profile else { return "profile: none (the driver reads no layouts)\n".to_owned() };
-    let kind = if matches!(p.origin, Origin::Files { .. }) { "read from BTF" } else { "bundled" };
-    let mut out = format!("profile: {} ({kind}), kernel {}\n", p.driver, p.kernel);
+    let mut out = match &p.origin {
+        Origin::Files { .. } => format!("profile: {}, read from {}\n", p.driver, p.origin),
+        _ => format!("profile: {} (bundled), kernel {}\n", p.driver, p.kernel),
+    };
     for line in p.provenance() {
         let _ = writeln!(out, "  {line}");
     }

@@ -17,7 +17,7 @@
 //! where each listed layout came from.
 
 mod btf;
-mod text;
+pub mod text;
 
 pub use btf::{compose, BtfFiles, LoadedBtf, VIEWS};
 
