@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in libelf-dev clang-19 llvm-19 libbpf-dev bpftool iproute2 pkg-config zlib1g-dev; do
+for pkg in libelf-dev clang-19 llvm-19 libbpf-dev bpftool iproute2 pkg-config zlib1g-dev binutils; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -22,3 +22,6 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 cargo nextest run --workspace --all-features --no-fail-fast
 cargo test --workspace --all-features --doc
+# The bundled driver profiles are what Debian's kernel package and this machine's BTF give
+# (downloads one 70 MB .deb; about 10 s).
+scripts/derive-profiles.sh --check

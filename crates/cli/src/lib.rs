@@ -35,6 +35,8 @@ pub enum Command {
     Conformance(cmd::conformance::Args),
     /// Show two objects' programs side by side, aligned across inserted and removed instructions.
     Diff(cmd::diff::Args),
+    /// What each driver does for each metadata kfunc, lowering and ABI, and its profile.
+    Drivers(cmd::drivers::Args),
     /// Show an object's programs, relocations, line info and disassembly.
     Dump(cmd::dump::Args),
     /// Insert, replace or delete instructions of a program in a BPF object (one batch).
@@ -97,6 +99,7 @@ pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<Status> {
     match cli.command {
         Command::Patch(args) => cmd::patch::run(&args, sub),
         Command::Dump(args) => cmd::dump::run(&args, &mut stdout),
+        Command::Drivers(args) => cmd::drivers::run(&args, &mut stdout),
         Command::Diff(args) => cmd::diff::run(&args, &mut stdout),
         Command::Conformance(args) => cmd::conformance::run(&args, &mut stdout),
         Command::Asm(args) => cmd::asm::run(&args),

@@ -157,6 +157,9 @@ fn bad_usage_and_input_exit_2_without_output() {
     std::fs::write(&not_elf, b"not an object").expect("write");
     for args in [
         vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "mlx5"],
+        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "nosuch"],
+        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--base-btf", s(&input)],
+        vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--btf", s(&not_elf)],
         vec!["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--abi", "v2"],
         vec!["unroll", s(&not_elf), "-o", s(&out_path), "--driver", "veth"],
     ] {
@@ -578,4 +581,67 @@ fn per_packet_run_time_of_loadable_against_the_device_bound_call() {
         inline.1,
         per(inline) / per(bound)
     );
+}
+
+/// The `veth_loader` example's binary, built next to this test by `cargo test` / nextest of the
+/// package (examples are compiled with the tests).
+#[cfg(feature = "kernel")]
+fn example_binary(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+#[cfg(feature = "kernel")]
+#[test]
+fn veth_loader_example_attaches_the_in_memory_rewrite_and_detaches() {
+    use bpfpatch::kernel::netns::Netns;
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    if !common::kernel() {
+        return;
+    }
+    let Some(exe) = example_binary("veth_loader") else {
+        assert!(
+            std::env::var_os("BPFPATCH_REQUIRE_KERNEL").is_none(),
+            "examples/veth_loader is not built: run the package's tests whole (cargo test / nextest build examples)"
+        );
+        eprintln!("skipping: examples/veth_loader is not built (cargo test -p bpfpatch --features kernel builds it)");
+        return;
+    };
+    let ns = Netns::new().expect("network namespace with a veth pair");
+    let link = || {
+        let out = Command::new("ip").args(["-n", ns.name(), "link", "show", "vb"]).output().expect("ip link");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let input = testdata("xdp_meta.v4.o");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns.name(), s(&exe), s(&input), "vb", "--prog", "xdp_meta", "--seconds", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the example");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("read");
+    let id: u32 = first
+        .split("(prog id ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            let mut err = String::new();
+            let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+            panic!("no prog id in {first:?}; stderr: {err}")
+        });
+    assert!(first.starts_with("unrolled 6 calls; attached xdp_meta"), "{first}");
+    assert!(link().contains(&format!("prog/xdp id {id}")), "attached while it runs: {}", link());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).expect("read");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}: {rest}");
+    assert_eq!(rest, "detached xdp_meta from vb\n");
+    assert!(!link().contains("prog/xdp"), "detached: {}", link());
+    eprintln!("veth_loader attached prog id {id} to vb and detached it");
 }

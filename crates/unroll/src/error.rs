@@ -93,6 +93,23 @@ pub enum UnrollError {
         /// Bytes the spills need.
         needed: u32,
     },
+    /// A struct a sequence reads a field of is not in the BTF the layouts were read from.
+    #[error("{driver} {kfunc}: {btf} has no struct {layout} (needed for {layout}.{field})")]
+    MissingBtfType {
+        /// The driver.
+        driver: &'static str,
+        /// The kfunc.
+        kfunc: &'static str,
+        /// The BTF, in words.
+        btf: String,
+        /// The missing struct.
+        layout: String,
+        /// The field the sequence needs.
+        field: String,
+    },
+    /// A profile cannot be read or built.
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
     /// A combination this crate does not lower.
     #[error("{driver} {kfunc}: no {lowering} lowering: {reason}")]
     Unsupported {

@@ -15,6 +15,9 @@
 //!   gets an `R_BPF_64_32` relocation naming the kernel function.
 //! - [`regions`]: the unrolled regions of an object (from a [`Report`] or `unroll --json`)
 //!   checked where they landed against their lowering's discipline and boundaries.
+//! - [`profile`]: the bundled per-driver layouts with their provenance, and layouts read from a
+//!   BTF the user names.
+//! - [`matrix`]: what each driver × kfunc × lowering × ABI does, computed by the emitters.
 //!
 //! ```
 //! use bpf_unroll::{emit, Driver, Kfunc, Lowering};
@@ -36,6 +39,8 @@ pub mod discipline;
 pub mod emit;
 mod error;
 pub mod kfunc;
+pub mod matrix;
+pub mod profile;
 pub mod regions;
 pub mod rewrite;
 pub mod sites;
@@ -44,5 +49,6 @@ pub use emit::{emit, emit_loadable, Driver, KernelIds, Lowering, Sequence};
 pub use error::UnrollError;
 pub use kfunc::{Abi, Kfunc};
 pub use regions::{check_regions, Region, RegionDiagnostic};
+pub use profile::{Profile, ProfileError};
 pub use rewrite::{unroll, Options, Report, SiteReport};
 pub use sites::{find_sites, KfuncIds, Site};

@@ -6,6 +6,7 @@ pub mod check;
 pub mod conformance;
 pub mod diff;
 pub mod disasm;
+pub mod drivers;
 pub mod dump;
 #[cfg(feature = "kernel")]
 pub mod load;

@@ -1,63 +1,57 @@
-//! `bpfpatch unroll OBJ -o OUT --driver {veth,ice,mlx4,bnxt,default}
-//! [--lowering {kernel,stub,loadable}] [--abi {mainline,rfc}] [--btf PATH] [--json] [--show]`:
-//! replaces every call of an XDP RX-metadata kfunc by the driver's inline sequence
-//! ([`bpf_unroll::unroll`]) and prints, per site, the program, the instruction index (slots from
-//! the function's first instruction, in the output), the kfunc, the instructions emitted, the
-//! registers written, the stack used and the kernel routines called (mlx4 and bnxt timestamps,
-//! under the `xdp_kfunc_call_preserving_r1` contract). `--show` adds, per site, the original
-//! call and the annotated sequence (and in JSON the annotations and routine calls). ice, mlx4
-//! and bnxt have no `loadable` lowering on a BTF without their wrapper struct: an error names it. Layouts: the bundled 6.18 profile; `loadable`
-//! takes its BTF ids from `--btf` (default `/sys/kernel/btf/vmlinux`), which also names the
-//! calls already in resolved form.
+//! `bpfpatch unroll OBJ -o OUT --driver DRIVER [--lowering {kernel,stub,loadable}]
+//! [--abi {mainline,rfc}] [--btf PATH [--base-btf PATH]] [--json] [--show]`: replaces every call
+//! of an XDP RX-metadata kfunc by the driver's inline sequence ([`bpf_unroll::unroll`]) and
+//! prints which profile gave the layouts (with each layout's provenance), then per site the
+//! program, the instruction index (slots from the function's first instruction, in the output),
+//! the kfunc, the instructions emitted, the registers written, the stack used and the kernel
+//! routines called (mlx4 and bnxt timestamps, under the `xdp_kfunc_call_preserving_r1`
+//! contract). `--show` adds, per site, the original call and the annotated sequence (and in JSON
+//! the annotations and routine calls). The JSON also names the driver and lowering and, per site,
+//! the declared scratch slots and allowed kfunc ids of a `loadable` sequence: what
+//! `bpfpatch check --unrolled` holds the output to. ice, mlx4 and bnxt have no `loadable`
+//! lowering on a BTF without their wrapper struct: an error names it.
+//!
+//! Layouts: with `--btf` (and `--base-btf` for a split module BTF) every layout is read from
+//! that BTF, and a struct or field a sequence needs that it lacks is an error naming both;
+//! without, the `kernel` and `stub` lowerings use the driver's bundled profile
+//! ([`bpf_unroll::Profile::bundled`]) and `loadable` reads `/sys/kernel/btf/vmlinux`, whose ids
+//! it needs anyway. The same BTF names the kfunc ids of calls already in resolved form.
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bpf_patch::text::{format_op, Syntax};
-use bpf_unroll::{unroll, Abi, Driver, KernelIds, KfuncIds, Lowering, Options, Report};
-
-/// The running kernel's BTF.
-const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+use bpf_unroll::profile::{LoadedBtf, Origin};
+use bpf_unroll::{unroll, Abi, Driver, KernelIds, KfuncIds, Lowering, Options, Profile, Report};
 use serde_json::json;
 
 use crate::output::write_atomic;
 use crate::Status;
 
-/// `--driver`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum DriverArg {
-    /// veth.
-    Veth,
-    /// Intel ice: everything inline.
-    Ice,
-    /// Mellanox mlx4: hash inline, timestamp through a kernel routine, no VLAN.
-    Mlx4,
-    /// Broadcom bnxt (the RFC's wrapper): timestamp through a kernel routine only.
-    Bnxt,
-    /// No metadata support: -EOPNOTSUPP (mainline) or 0 (RFC).
-    Default,
+/// The running kernel's BTF.
+pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
+/// `--driver`: any of [`Driver::ALL`] by name.
+pub fn driver_parser() -> impl clap::builder::TypedValueParser<Value = Driver> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Driver::ALL.map(Driver::name))
+        .map(|s| Driver::ALL.into_iter().find(|d| d.name() == s).expect("clap accepted one of the names"))
 }
 
-/// `--lowering`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LoweringArg {
-    /// Direct loads through the context, as the RFC emitted after verification.
-    Kernel,
-    /// The default result, out-parameters zeroed: loads without device binding.
-    Stub,
-    /// Accepted by today's verifier (casts to the driver's wrapper; needs the target's BTF).
-    Loadable,
+/// `--lowering`: any of [`Lowering::ALL`] by name.
+pub fn lowering_parser() -> impl clap::builder::TypedValueParser<Value = Lowering> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Lowering::ALL.map(Lowering::name))
+        .map(|s| Lowering::ALL.into_iter().find(|l| l.name() == s).expect("clap accepted one of the names"))
 }
 
-/// `--abi`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum AbiArg {
-    /// Mainline (6.3+) kfuncs.
-    Mainline,
-    /// The 2022 RFC's kfuncs.
-    Rfc,
+/// `--abi`: any of [`Abi::ALL`] by name.
+pub fn abi_parser() -> impl clap::builder::TypedValueParser<Value = Abi> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(Abi::ALL.map(Abi::name))
+        .map(|s| Abi::ALL.into_iter().find(|a| a.name() == s).expect("clap accepted one of the names"))
 }
 
 /// Arguments of `bpfpatch unroll`.
@@ -69,18 +63,26 @@ pub struct Args {
     #[arg(short, long)]
     pub output: PathBuf,
     /// The driver whose kfunc implementations are inlined.
-    #[arg(long, value_enum)]
-    pub driver: DriverArg,
-    /// How the sequences reach the driver's data.
-    #[arg(long, value_enum, default_value = "kernel")]
-    pub lowering: LoweringArg,
-    /// The kfunc ABI the object was written against.
-    #[arg(long, value_enum, default_value = "mainline")]
-    pub abi: AbiArg,
-    /// The target kernel's BTF (default `/sys/kernel/btf/vmlinux`): the `loadable` lowering's
-    /// ids, and the kfunc ids of calls already in resolved form (`src_reg = 2`).
+    #[arg(long, value_parser = driver_parser())]
+    pub driver: Driver,
+    /// How the sequences reach the driver's data: `kernel` (direct loads through the context,
+    /// as the RFC emitted after verification), `stub` (the default result, out-parameters
+    /// zeroed: loads without device binding), `loadable` (casts to the driver's wrapper,
+    /// accepted by today's verifier; needs the target's BTF).
+    #[arg(long, value_parser = lowering_parser(), default_value = "kernel")]
+    pub lowering: Lowering,
+    /// The kfunc ABI the object was written against: `mainline` (6.3+) or `rfc` (2022 RFC).
+    #[arg(long, value_parser = abi_parser(), default_value = "mainline")]
+    pub abi: Abi,
+    /// The target kernel's BTF (raw, as in /sys/kernel/btf): every struct layout, the
+    /// `loadable` lowering's ids, and the kfunc ids of calls already in resolved form
+    /// (`src_reg = 2`). Default: the driver's bundled profile for the layouts,
+    /// /sys/kernel/btf/vmlinux for the rest.
     #[arg(long)]
     pub btf: Option<PathBuf>,
+    /// The vmlinux BTF a split module BTF given with `--btf` is based on.
+    #[arg(long, requires = "btf")]
+    pub base_btf: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -89,44 +91,75 @@ pub struct Args {
     pub show: bool,
 }
 
-impl Args {
-    fn options(&self) -> anyhow::Result<Options> {
-        let driver = match self.driver {
-            DriverArg::Veth => Driver::Veth,
-            DriverArg::Ice => Driver::Ice,
-            DriverArg::Mlx4 => Driver::Mlx4,
-            DriverArg::Bnxt => Driver::Bnxt,
-            DriverArg::Default => Driver::Default,
-        };
-        let lowering = match self.lowering {
-            LoweringArg::Kernel => Lowering::Kernel,
-            LoweringArg::Stub => Lowering::Stub,
-            LoweringArg::Loadable => Lowering::Loadable,
-        };
-        let abi = match self.abi {
-            AbiArg::Mainline => Abi::Mainline,
-            AbiArg::Rfc => Abi::Rfc,
-        };
-        let mut options = Options::new(driver, lowering, abi);
-        let default = PathBuf::from(VMLINUX);
-        let btf = self.btf.as_ref().unwrap_or(&default);
-        if lowering == Lowering::Loadable {
-            options.kernel_ids = Some(KernelIds::from_file(btf)?);
+/// The layouts and ids a run uses: the profile (`None`: the default driver with its bundled
+/// profile, which reads no layouts) and the options.
+fn setup(args: &Args) -> anyhow::Result<(Option<Profile>, Options)> {
+    let mut options = Options::new(args.driver, args.lowering, args.abi);
+    let vmlinux = Path::new(VMLINUX);
+    let (btf_path, base) = match &args.btf {
+        Some(p) => (Some(p.as_path()), args.base_btf.as_deref()),
+        None if args.lowering == Lowering::Loadable || vmlinux.exists() => (Some(vmlinux), None),
+        None => (None, None),
+    };
+    let loaded = btf_path.map(|p| LoadedBtf::read(p, base)).transpose()?;
+    let profile = match (&loaded, btf_path) {
+        (Some(l), Some(p)) if args.btf.is_some() || args.lowering == Lowering::Loadable => {
+            let kernel = p.display().to_string();
+            Some(Profile::from_btf(args.driver, &l.files(p, base), &kernel)?)
         }
-        // Resolved calls: with an explicit --btf always, with the default only when present.
-        if self.btf.is_some() || default.exists() {
-            options.resolved = Some(KfuncIds::from_file(btf)?);
-        }
-        Ok(options)
+        _ => Profile::bundled(args.driver)?,
+    };
+    if let Some(p) = &profile {
+        options.layouts = p.layouts.clone();
     }
+    if let Some(l) = &loaded {
+        if args.lowering == Lowering::Loadable {
+            options.kernel_ids = Some(KernelIds::from_btf(&l.btf)?);
+        }
+        options.resolved = Some(KfuncIds::from_btf(&l.btf));
+    }
+    Ok((profile, options))
+}
+
+/// The profile as JSON: driver, kernel, origin and per listed layout its sources and notes
+/// (`null` for a driver without one).
+pub fn profile_json(profile: Option<&Profile>) -> serde_json::Value {
+    let Some(p) = profile else { return serde_json::Value::Null };
+    let layouts: Vec<serde_json::Value> = p
+        .sources
+        .iter()
+        .map(|s| {
+            let parts: Vec<serde_json::Value> = s
+                .parts
+                .iter()
+                .map(|part| json!({ "source": p.describe(&part.source), "fields": part.fields }))
+                .collect();
+            json!({ "layout": s.layout, "parts": parts, "notes": s.notes })
+        })
+        .collect();
+    json!({ "driver": p.driver, "kernel": p.kernel, "origin": p.origin.to_string(), "layouts": layouts })
+}
+
+/// The profile as text: a header line, then one line per layout source.
+pub fn profile_text(profile: Option<&Profile>) -> String {
+    let Some(p) = profile else { return "profile: none (the driver reads no layouts)\n".to_owned() };
+    let mut out = match &p.origin {
+        Origin::Files { .. } => format!("profile: {}, read from {}\n", p.driver, p.origin),
+        _ => format!("profile: {} (bundled), kernel {}\n", p.driver, p.kernel),
+    };
+    for line in p.provenance() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
 }
 
 fn regs(s: &bpf_unroll::SiteReport) -> Vec<String> {
     s.regs_written.iter().map(ToString::to_string).collect()
 }
 
-/// The report as the JSON document (`annotations` added with `--show`).
-pub fn report_json(report: &Report, show: bool) -> serde_json::Value {
+/// The report as the JSON document, with the profile (`annotations` added with
+/// `--show`).
+pub fn report_json(report: &Report, profile: Option<&Profile>, show: bool) -> serde_json::Value {
     let sites: Vec<serde_json::Value> = report
         .sites
         .iter()
@@ -138,6 +171,8 @@ pub fn report_json(report: &Report, show: bool) -> serde_json::Value {
                 "emitted": s.emitted(),
                 "regs_written": regs(s),
                 "stack_bytes": s.stack_bytes,
+                "scratch": s.scratch.map(|(lo, hi)| json!({ "lo": lo, "hi": hi })),
+                "kfunc_ids": s.kfunc_ids,
             });
             if show {
                 v["annotations"] = json!(s.annotations);
@@ -151,7 +186,12 @@ pub fn report_json(report: &Report, show: bool) -> serde_json::Value {
             v
         })
         .collect();
-    json!({ "sites": sites })
+    json!({
+        "driver": report.driver.name(),
+        "lowering": report.lowering.name(),
+        "profile": profile_json(profile),
+        "sites": sites,
+    })
 }
 
 /// The report as text: one line per site, and with `show` the call and the annotated sequence.
@@ -196,14 +236,21 @@ pub fn report_text(report: &Report, show: bool) -> String {
 pub fn run(args: &Args, stdout: &mut impl Write) -> anyhow::Result<Status> {
     let file = args.object.display().to_string();
     let input = std::fs::read(&args.object).with_context(|| format!("{file}: cannot read"))?;
-    let (out, report) = unroll(&input, &args.options()?).with_context(|| file.clone())?;
+    let (profile, options) = setup(args)?;
+    let (out, report) = unroll(&input, &options)
+        .map_err(|e| match &profile {
+            Some(p) => p.explain(e),
+            None => e,
+        })
+        .with_context(|| file.clone())?;
     write_atomic(&args.output, &out)?;
     let text = if args.json {
-        let mut t = serde_json::to_string_pretty(&report_json(&report, args.show)).context("JSON")?;
+        let doc = report_json(&report, profile.as_ref(), args.show);
+        let mut t = serde_json::to_string_pretty(&doc).context("JSON")?;
         t.push('\n');
         t
     } else {
-        report_text(&report, args.show)
+        profile_text(profile.as_ref()) + &report_text(&report, args.show)
     };
     stdout.write_all(text.as_bytes()).context("writing the report")?;
     Ok(Status::Ok)

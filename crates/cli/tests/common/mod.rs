@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod btf;
+
 /// True when BPF programs can be loaded here; otherwise prints why the test skips, or panics
 /// when CI requires the kernel.
 #[cfg(feature = "kernel")]

@@ -25,22 +25,36 @@ const MAX_DEPTH: usize = 16;
 
 impl Layout {
     /// The layout of the struct or union `name` in `btf`, flattened as the module docs say.
+    /// With split BTF (a module's, on its vmlinux base) the module's types are searched first.
     pub fn from_btf(btf: &Btf, name: &str) -> Result<Layout, LayoutError> {
+        Layout::from_btf_id(btf, struct_id(btf, name)?, name)
+    }
+
+    /// The layout of the struct or union with BTF type id `id`, named `name`.
+    pub fn from_btf_id(btf: &Btf, id: u32, name: &str) -> Result<Layout, LayoutError> {
         let err = |reason: String| LayoutError::Btf { name: name.to_owned(), reason };
-        let types =
-            btf.resolve_types_by_name(name).map_err(|_| LayoutError::MissingType { name: name.into() })?;
-        let st = types
-            .into_iter()
-            .find_map(|t| match t {
-                Type::Struct(s) | Type::Union(s) => Some(s),
-                _ => None,
-            })
-            .ok_or_else(|| LayoutError::MissingType { name: name.into() })?;
+        let st = match btf.resolve_type_by_id(id) {
+            Ok(Type::Struct(s) | Type::Union(s)) => s,
+            Ok(other) => {
+                return Err(err(format!("type id {id} is a {}, not a struct or union", other.name())))
+            }
+            Err(e) => return Err(err(format!("type id {id}: {e}"))),
+        };
         let size = u32::try_from(st.size()).map_err(|_| err("size does not fit in 32 bits".into()))?;
         let mut layout = Layout::new(name, size);
         flatten(btf, &st, 0, "", 0, &mut layout.fields).map_err(err)?;
         Ok(layout)
     }
+}
+
+/// The BTF type id of the struct or union `name` (the first one: a split BTF's own types come
+/// before its base's).
+pub fn struct_id(btf: &Btf, name: &str) -> Result<u32, LayoutError> {
+    let missing = || LayoutError::MissingType { name: name.into() };
+    let ids = btf.resolve_ids_by_name(name).map_err(|_| missing())?;
+    ids.into_iter()
+        .find(|&id| matches!(btf.resolve_type_by_id(id), Ok(Type::Struct(_) | Type::Union(_))))
+        .ok_or_else(missing)
 }
 
 /// Appends the members of `st` (placed at bit `base_bits`) to `out`, prefixed with `prefix`.

@@ -247,25 +247,64 @@ impl Layouts {
         }
     }
 
+    /// Every layout, in declaration order.
+    pub fn all(&self) -> [&Layout; 14] {
+        [
+            &self.xdp_buff,
+            &self.sk_buff,
+            &self.skb_shared_info,
+            &self.veth_xdp_buff,
+            &self.ice_xdp_buff,
+            &self.ice_pkt_ctx,
+            &self.ice_32b_rx_flex_desc,
+            &self.mlx4_en_xdp_buff,
+            &self.mlx4_cqe,
+            &self.mlx4_en_dev,
+            &self.mlx4_en_rx_ring,
+            &self.net_device,
+            &self.xdp_rxq_info,
+            &self.bnxt_xdp_buff,
+        ]
+    }
+
+    /// Every layout, mutably, in declaration order.
+    pub fn all_mut(&mut self) -> [&mut Layout; 14] {
+        [
+            &mut self.xdp_buff,
+            &mut self.sk_buff,
+            &mut self.skb_shared_info,
+            &mut self.veth_xdp_buff,
+            &mut self.ice_xdp_buff,
+            &mut self.ice_pkt_ctx,
+            &mut self.ice_32b_rx_flex_desc,
+            &mut self.mlx4_en_xdp_buff,
+            &mut self.mlx4_cqe,
+            &mut self.mlx4_en_dev,
+            &mut self.mlx4_en_rx_ring,
+            &mut self.net_device,
+            &mut self.xdp_rxq_info,
+            &mut self.bnxt_xdp_buff,
+        ]
+    }
+
+    /// The layout named `name` (its struct name), mutably.
+    pub fn by_name_mut(&mut self, name: &str) -> Option<&mut Layout> {
+        self.all_mut().into_iter().find(|l| l.name == name)
+    }
+
+    /// The reduced stand-ins, whose field names and offsets are ours, not the kernel's.
+    pub const REDUCED: [&'static str; 3] = ["mlx4_en_dev", "mlx4_en_rx_ring", "net_device"];
+
     /// The defaults with every layout `btf` has replaced by its BTF form, except the reduced
-    /// stand-ins (`mlx4_en_dev`, `mlx4_en_rx_ring`, `net_device`), whose field names are ours.
+    /// stand-ins ([`Layouts::REDUCED`]), whose field names are ours.
     /// Pass module BTF (split on vmlinux) to pick up driver wrappers. A mainline
     /// `mlx4_en_xdp_buff` gets the contract's `r0` slot appended (see the module docs).
     pub fn from_btf(btf: &Btf) -> Layouts {
         let mut l = Layouts::v6_18();
-        for slot in [
-            &mut l.xdp_buff,
-            &mut l.sk_buff,
-            &mut l.skb_shared_info,
-            &mut l.veth_xdp_buff,
-            &mut l.ice_xdp_buff,
-            &mut l.ice_pkt_ctx,
-            &mut l.ice_32b_rx_flex_desc,
-            &mut l.mlx4_en_xdp_buff,
-            &mut l.mlx4_cqe,
-            &mut l.bnxt_xdp_buff,
-            &mut l.xdp_rxq_info,
-        ] {
+        for slot in l.all_mut() {
+            if Layouts::REDUCED.contains(&slot.name.as_str()) {
+                continue;
+            }
             if let Ok(from_btf) = Layout::from_btf(btf, &slot.name) {
                 *slot = from_btf;
             }
