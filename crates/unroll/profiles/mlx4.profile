@@ -15,7 +15,7 @@ field frame_sz 48 4
 field flags 52 4
 note 6.1.192 BTF agrees with the interpreter's layout (8 fields compared)
 
-layout mlx4_en_xdp_buff 88
+layout mlx4_en_xdp_buff 96
 from interpreter the interpreter's mlx4_en_xdp_buff: mainline 6.3+ definition, natural x86_64 alignment
 field xdp 0 56
 field xdp.data 0 8
@@ -30,6 +30,7 @@ field cqe 56 8
 field mdev 64 8
 field ring 72 8
 field dev 80 8
+field r0 88 8
 note 6.1.192 BTF has no struct mlx4_en_xdp_buff
 
 layout mlx4_cqe 32
