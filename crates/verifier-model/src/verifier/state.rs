@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use super::dynptr::{DynptrSlot, DynptrType};
 use super::scalar::Scalar;
 
 /// What a pointer points into.
@@ -93,12 +94,27 @@ pub struct Ptr {
     /// The acquired reference it belongs to (`ref_obj_id`; 0: none), released by the helper
     /// that consumes it.
     pub ref_obj_id: u32,
+    /// A dynptr slice: the id of the dynptr it was made from (`dynptr_id`; 0: none).
+    pub dynptr_id: u32,
+    /// A `bpf_dynptr_slice[_rdwr]` result: the dynptr type flag its type carries
+    /// (`PTR_TO_MEM | DYNPTR_TYPE_*`); `bpf_dynptr_data` slices are untyped.
+    pub slice_of: Option<DynptrType>,
 }
 
 impl Ptr {
     /// A pointer with no variable part.
     pub fn new(kind: PtrKind, off: i32) -> Ptr {
-        Ptr { kind, off, var: Scalar::constant(0), id: 0, maybe_null: false, range: 0, ref_obj_id: 0 }
+        Ptr {
+            kind,
+            off,
+            var: Scalar::constant(0),
+            id: 0,
+            maybe_null: false,
+            range: 0,
+            ref_obj_id: 0,
+            dynptr_id: 0,
+            slice_of: None,
+        }
     }
 
     /// The kernel's name including `_or_null`.
@@ -149,6 +165,8 @@ impl Reg {
                     && (a.range <= b.range)
                     && (a.id == 0) == (b.id == 0)
                     && (a.ref_obj_id == 0) == (b.ref_obj_id == 0)
+                    && (a.dynptr_id == 0) == (b.dynptr_id == 0)
+                    && a.slice_of == b.slice_of
             }
             _ => false,
         }
@@ -193,6 +211,8 @@ pub enum Byte {
     Misc,
     /// Known zero (`STACK_ZERO`).
     Zero,
+    /// Part of a dynptr (`STACK_DYNPTR`): neither readable nor data.
+    Dynptr,
 }
 
 /// One 8-byte stack slot.
@@ -202,6 +222,8 @@ pub enum StackSlot {
     Spill(Reg),
     /// Per-byte contents.
     Bytes([Byte; 8]),
+    /// Half of a dynptr ([`super::dynptr`]).
+    Dynptr(DynptrSlot),
 }
 
 impl StackSlot {
@@ -211,6 +233,7 @@ impl StackSlot {
             StackSlot::Bytes(b) => *b,
             StackSlot::Spill(Reg::Scalar(s)) if s.as_const() == Some(0) => [Byte::Zero; 8],
             StackSlot::Spill(_) => [Byte::Misc; 8],
+            StackSlot::Dynptr(_) => [Byte::Dynptr; 8],
         }
     }
 
@@ -218,12 +241,16 @@ impl StackSlot {
         match (self, other) {
             (StackSlot::Bytes(a), _) if a.iter().all(|b| *b == Byte::Invalid) => true,
             (StackSlot::Spill(a), StackSlot::Spill(b)) => a.includes(b),
+            // Same type and half, and both referenced or both not (`stacksafe`).
+            (StackSlot::Dynptr(a), StackSlot::Dynptr(b)) => {
+                a.ty == b.ty && a.first == b.first && (a.ref_obj_id == 0) == (b.ref_obj_id == 0)
+            }
             (StackSlot::Bytes(a), o) => {
                 let b = o.bytes();
                 a.iter()
                     .zip(b)
                     .all(|(x, y)| *x == Byte::Invalid || *x == y || (*x == Byte::Misc && y == Byte::Zero))
-                    && !matches!(o, StackSlot::Spill(Reg::Ptr(_)))
+                    && !matches!(o, StackSlot::Spill(Reg::Ptr(_)) | StackSlot::Dynptr(_))
             }
             _ => false,
         }

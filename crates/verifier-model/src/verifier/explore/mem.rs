@@ -6,6 +6,7 @@ use bpf_patch::op::Reg as R;
 use super::{reject, unknown, unsupported, Explorer, Stop};
 use crate::load::ProgType;
 use crate::verifier::ctx::{self, Access, CtxField};
+use crate::verifier::dynptr;
 use crate::verifier::scalar::Scalar;
 use crate::verifier::state::{Byte, Frame, Ptr, PtrKind, Reg, StackSlot, State, STACK_SLOTS};
 use crate::verifier::subprog;
@@ -64,6 +65,10 @@ impl Explorer<'_> {
                         Ok(stack_read(pc, &st.frames[frame], off, size, self.env.allow_uninit_stack)?)
                     }
                     Access::Write => {
+                        // check_stack_write_fixed_off: a write into a dynptr destroys it.
+                        if let Err(m) = dynptr::destroy(st, frame, slot_of(off).0) {
+                            return reject(pc, m);
+                        }
                         stack_write(&mut st.frames[frame], off, size, value.unwrap_or_else(unknown));
                         Ok(Reg::NotInit)
                     }
@@ -215,13 +220,21 @@ impl Explorer<'_> {
                 self.touch_stack(st, usize::from(frame), off);
                 let f = &mut st.frames[usize::from(frame)];
                 if access == Access::Write {
+                    // check_stack_range_initialized in raw mode: no helper writes into a dynptr.
+                    for k in 0..i64::from(size) {
+                        let (s, b) = slot_of(off + k);
+                        if f.slot(s).bytes()[b] == Byte::Dynptr {
+                            return reject(pc, format!("potential write to dynptr at off={} disallowed", off + k));
+                        }
+                    }
                     stack_write(f, off, size, unknown());
                 } else {
                     for k in 0..i64::from(size) {
                         let b = off + k;
                         let slot = ((-b - 1) / 8) as usize;
                         let byte = (b.rem_euclid(8)) as usize;
-                        if f.slot(slot).bytes()[byte] == Byte::Invalid && !self.env.allow_uninit_stack {
+                        let b = f.slot(slot).bytes()[byte];
+                        if b == Byte::Dynptr || (b == Byte::Invalid && !self.env.allow_uninit_stack) {
                             return reject(pc, format!("invalid indirect read from stack R{regno} off {}+{} size {size}", off, k));
                         }
                     }
@@ -260,7 +273,7 @@ pub(super) fn stack_read(pc: usize, f: &Frame, off: i64, size: u32, allow_uninit
         let (s, b) = slot_of(off + k);
         match (s < STACK_SLOTS).then(|| f.slot(s).bytes()[b]) {
             Some(Byte::Invalid) if allow_uninit => all_zero = false,
-            Some(Byte::Invalid) | None => {
+            Some(Byte::Invalid | Byte::Dynptr) | None => {
                 return reject(pc, format!("invalid read from stack off {off}+{k} size {size}"));
             }
             Some(Byte::Misc) => all_zero = false,
