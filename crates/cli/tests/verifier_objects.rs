@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use bpf_patch::co_re::{Btf, Target};
 use bpf_patch::elf::BpfObject;
 use bpf_verifier_model::load::host::running_kconfig;
-use bpf_verifier_model::load::{LoadOptions, VMLINUX_BTF};
+use bpf_patch::op::{CallTarget, Op};
+use bpf_verifier_model::load::{LoadOptions, ObjectImage, VMLINUX_BTF};
 use bpf_verifier_model::verifier::explore::Outcome;
 use bpf_verifier_model::verifier::object::check_object;
 use bpfpatch::kernel::{load_each, LoadOptions as KernelOptions};
@@ -50,6 +51,28 @@ struct Tally {
     false_rejects: Vec<String>,
     unknown: usize,
     not_verified: usize,
+    /// Programs (verified by the kernel) that call kfuncs, which the model left undecided
+    /// ("kfunc call") before it modelled them.
+    kfunc_programs: usize,
+    /// Of those, decided by the model.
+    kfunc_decided: usize,
+    /// Why the others are not.
+    kfunc_unknown: Vec<String>,
+}
+
+/// The entry programs of `obj` whose code calls a kfunc.
+fn kfunc_callers(obj: &BpfObject, options: &LoadOptions) -> Vec<String> {
+    let Ok(image) = ObjectImage::new(obj, options) else { return Vec::new() };
+    image
+        .programs
+        .iter()
+        .filter(|(_, l)| {
+            bpf_patch::op::decode_all(&l.insns).is_ok_and(|ops| {
+                ops.iter().any(|(_, op)| matches!(op, Op::Call(CallTarget::Kfunc { .. })))
+            })
+        })
+        .map(|(n, _)| n.clone())
+        .collect()
 }
 
 fn compare(path: &Path, options: &LoadOptions, target: &Target<'_>, tally: &mut Tally, table: &mut String) {
@@ -59,6 +82,9 @@ fn compare(path: &Path, options: &LoadOptions, target: &Target<'_>, tally: &mut 
     let Ok(kernel) = load_each(&bytes, &KernelOptions::default()) else { return };
     let with = |sections| LoadOptions { sections: Some(sections), ..options.clone() };
     let ours = LoadOptions::resolve_core(&obj, target).and_then(|s| check_object(&obj, &with(s)));
+    let callers = LoadOptions::resolve_core(&obj, target)
+        .map(|s| kfunc_callers(&obj, &with(s)))
+        .unwrap_or_default();
     let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?");
     for k in &kernel {
         if !k.accepted && k.log.trim().is_empty() {
@@ -82,6 +108,14 @@ fn compare(path: &Path, options: &LoadOptions, target: &Target<'_>, tally: &mut 
             }
         };
         let _ = writeln!(table, "{file}\t{}\t{kv}\t{km}\t{ov}\t{om}", k.name);
+        if callers.contains(&k.name) {
+            tally.kfunc_programs += 1;
+            if ov == "unknown" {
+                tally.kfunc_unknown.push(format!("{file} {}: {om}", k.name));
+            } else {
+                tally.kfunc_decided += 1;
+            }
+        }
         if ov == "unknown" {
             tally.unknown += 1;
             continue;
@@ -132,6 +166,14 @@ fn verdicts_agree_with_the_kernel() {
             t.false_rejects.len(),
             t.unknown,
             t.not_verified
+        );
+    }
+    for (what, t) in [("testdata", &testdata), ("corpus", &corpus)] {
+        eprintln!(
+            "{what}: {} programs call kfuncs, {} decided by the model; undecided:\n  {}",
+            t.kfunc_programs,
+            t.kfunc_decided,
+            t.kfunc_unknown.join("\n  ")
         );
     }
     eprintln!("table: {}", out.display());
