@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use bpf_patch::co_re::{Btf, Target};
 use bpf_patch::elf::BpfObject;
-use bpf_verifier_model::load::host::running_kconfig;
 use bpf_patch::op::{CallTarget, Op};
+use bpf_verifier_model::load::host::running_kconfig;
 use bpf_verifier_model::load::{LoadOptions, ObjectImage, VMLINUX_BTF};
 use bpf_verifier_model::verifier::explore::Outcome;
 use bpf_verifier_model::verifier::object::check_object;
@@ -67,9 +67,8 @@ fn kfunc_callers(obj: &BpfObject, options: &LoadOptions) -> Vec<String> {
         .programs
         .iter()
         .filter(|(_, l)| {
-            bpf_patch::op::decode_all(&l.insns).is_ok_and(|ops| {
-                ops.iter().any(|(_, op)| matches!(op, Op::Call(CallTarget::Kfunc { .. })))
-            })
+            bpf_patch::op::decode_all(&l.insns)
+                .is_ok_and(|ops| ops.iter().any(|(_, op)| matches!(op, Op::Call(CallTarget::Kfunc { .. }))))
         })
         .map(|(n, _)| n.clone())
         .collect()
@@ -82,9 +81,8 @@ fn compare(path: &Path, options: &LoadOptions, target: &Target<'_>, tally: &mut 
     let Ok(kernel) = load_each(&bytes, &KernelOptions::default()) else { return };
     let with = |sections| LoadOptions { sections: Some(sections), ..options.clone() };
     let ours = LoadOptions::resolve_core(&obj, target).and_then(|s| check_object(&obj, &with(s)));
-    let callers = LoadOptions::resolve_core(&obj, target)
-        .map(|s| kfunc_callers(&obj, &with(s)))
-        .unwrap_or_default();
+    let callers =
+        LoadOptions::resolve_core(&obj, target).map(|s| kfunc_callers(&obj, &with(s))).unwrap_or_default();
     let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?");
     for k in &kernel {
         if !k.accepted && k.log.trim().is_empty() {

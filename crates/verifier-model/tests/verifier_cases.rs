@@ -2,6 +2,8 @@
 //! against the running kernel by `crates/cli/tests/verifier_cases.rs`): every case must get the
 //! kernel's verdict and, for rejections, the kernel's message.
 
+#![allow(clippy::print_stderr)]
+
 use std::path::Path;
 
 use bpf_patch::text::assemble;

@@ -364,6 +364,7 @@ mod tests {
 
     /// Prototypes of the running kernel's dynptr and metadata kfuncs (skipped without BTF).
     #[test]
+    #[allow(clippy::print_stderr)]
     fn prototypes_follow_the_suffix_conventions() {
         let Some(t) = KfuncTable::running() else {
             eprintln!("{VMLINUX} absent: skipped");
