@@ -18,7 +18,7 @@ use super::{reject, unknown, unsupported, Env, Explorer, Step, Stop};
 use crate::load::ProgType;
 use crate::verifier::ctx::Access;
 use crate::verifier::dynptr::{self, DynptrSlot, DynptrType, SpiError};
-use crate::verifier::kfunc::{KArg, KRet, KfuncProto};
+use crate::verifier::kfunc::{flags, KArg, KRet, KfuncProto};
 use crate::verifier::state::{Ptr, PtrKind, Reg, State};
 
 /// A kfunc a program calls: its name and prototype (or why there is none).
@@ -297,8 +297,10 @@ impl Explorer<'_> {
                 let mut q = Ptr::new(PtrKind::Mem { size, rdonly, ringbuf: false }, 0);
                 q.slice_of = Some(d.ty);
                 q.dynptr_id = d.id;
-                q.maybe_null = true;
-                q.id = self.fresh_id();
+                if p.has(flags::RET_NULL) {
+                    q.maybe_null = true;
+                    q.id = self.fresh_id();
+                }
                 Reg::Ptr(q)
             }
             (ret, _) => return unsupported(pc, format!("kfunc {} returning {ret:?}", p.name)),
