@@ -148,6 +148,8 @@ pub enum KArg {
     Str,
     /// A pointer to another kernel type (`PTR_TO_BTF_ID`).
     BtfPtr(String),
+    /// `void *` with no size (`bpf_cast_to_kern_ctx`'s object).
+    AnyPtr,
 }
 
 /// A return value.
@@ -240,6 +242,11 @@ impl KfuncTable {
         Path::new(VMLINUX).exists().then(|| Self::from_file(Path::new(VMLINUX)).ok()).flatten()
     }
 
+    /// The BTF itself.
+    pub fn btf(&self) -> &Btf {
+        &self.btf
+    }
+
     /// The name of the FUNC with BTF id `id`.
     pub fn name_of(&self, id: u32) -> Option<String> {
         match self.btf.resolve_type_by_id(id).ok()? {
@@ -317,6 +324,7 @@ impl KfuncTable {
                         KArg::Ctx(pointee_name)
                     }
                     _ if next_is_size => KArg::MemSize { nullable },
+                    Some((_, Type::Void)) | None => KArg::AnyPtr,
                     Some((_, t)) if scalar(&t) => {
                         let size = match &t {
                             Type::Int(x) => x.size(),

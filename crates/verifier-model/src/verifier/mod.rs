@@ -5,6 +5,7 @@
 
 pub mod availability;
 pub mod branch;
+pub mod btf_ptr;
 pub mod case;
 pub mod case_btf;
 pub mod cfg;

@@ -49,6 +49,14 @@ pub enum PtrKind {
         /// `MEM_RINGBUF`: a ringbuf record (`bpf_ringbuf_reserve`).
         ringbuf: bool,
     },
+    /// `PTR_TO_BTF_ID`: a kernel struct (its BTF id in the kernel's BTF), read only.
+    BtfId {
+        /// The struct's BTF id.
+        type_id: u32,
+        /// `PTR_TRUSTED` (never NULL; `bpf_cast_to_kern_ctx`'s result). Others may be NULL at
+        /// run time although their type does not say so.
+        trusted: bool,
+    },
     /// `PTR_TO_FUNC`: the address of the subprogram starting at slot `subprog` (a callback).
     Func {
         /// First slot of the subprogram.
@@ -72,6 +80,8 @@ impl PtrKind {
             PtrKind::Mem { rdonly: true, .. } => "rdonly_mem",
             PtrKind::Mem { .. } => "mem",
             PtrKind::Func { .. } => "func",
+            PtrKind::BtfId { trusted: true, .. } => "trusted_ptr_",
+            PtrKind::BtfId { .. } => "untrusted_ptr_",
         }
     }
 }

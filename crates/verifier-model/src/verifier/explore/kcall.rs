@@ -16,6 +16,7 @@ use bpf_patch::Slot;
 
 use super::{reject, unknown, unsupported, Env, Explorer, Step, Stop};
 use crate::load::ProgType;
+use crate::verifier::btf_ptr;
 use crate::verifier::ctx::Access;
 use crate::verifier::dynptr::{self, DynptrSlot, DynptrType, SpiError};
 use crate::verifier::kfunc::{flags, KArg, KRet, KfuncProto};
@@ -277,7 +278,16 @@ impl Explorer<'_> {
                         self.helper_mem(pc, &mut st, r, v, *size, Access::Write, true)?;
                     }
                 }
-                KArg::Str | KArg::BtfPtr(_) => {
+                KArg::AnyPtr if p.name == "bpf_cast_to_kern_ctx" => match v {
+                    Reg::Ptr(Ptr { kind: PtrKind::Ctx, .. }) => {}
+                    _ => {
+                        return reject(
+                            pc,
+                            format!("arg#{i} expected pointer to ctx, but got {}", v.type_name()),
+                        )
+                    }
+                },
+                KArg::Str | KArg::BtfPtr(_) | KArg::AnyPtr => {
                     return unsupported(pc, format!("kfunc {} argument {}", p.name, p.args[i].0))
                 }
             }
@@ -302,6 +312,22 @@ impl Explorer<'_> {
                     q.id = self.fresh_id();
                 }
                 Reg::Ptr(q)
+            }
+            (KRet::VoidPtr, "bpf_cast_to_kern_ctx") => {
+                let kern = if self.env.prog_type == ProgType::Xdp { "xdp_buff" } else { "sk_buff" };
+                let table = self.env.kfunc_table.expect("prototypes come from the table");
+                let Some(type_id) = btf_ptr::struct_id(table, kern) else {
+                    return unsupported(pc, format!("no struct {kern} in the kernel's BTF"));
+                };
+                Reg::Ptr(Ptr::new(PtrKind::BtfId { type_id, trusted: true }, 0))
+            }
+            (KRet::VoidPtr, "bpf_rdonly_cast") => {
+                let table = self.env.kfunc_table.expect("prototypes come from the table");
+                let id = konst.and_then(|k| u32::try_from(k).ok()).unwrap_or(0);
+                if !matches!(table.btf().resolve_type_by_id(id), Ok(btf_rs::Type::Struct(_))) {
+                    return unsupported(pc, format!("bpf_rdonly_cast to BTF type {id}, not a struct"));
+                }
+                Reg::Ptr(Ptr::new(PtrKind::BtfId { type_id: id, trusted: false }, 0))
             }
             (ret, _) => return unsupported(pc, format!("kfunc {} returning {ret:?}", p.name)),
         };

@@ -191,6 +191,29 @@ impl Explorer<'_> {
                 }
                 Ok(unknown())
             }
+            PtrKind::BtfId { type_id, .. } => {
+                // check_ptr_to_btf_access: read only, a constant non-negative offset.
+                let Some(table) = self.env.kfunc_table else {
+                    return unsupported(pc, "kernel pointer without BTF");
+                };
+                if access == Access::Write {
+                    return unsupported(pc, "write through a kernel pointer");
+                }
+                let tname = crate::verifier::btf_ptr::struct_name(table, type_id);
+                if p.var.as_const() != Some(0) {
+                    return unsupported(pc, "variable offset into a kernel struct");
+                }
+                if off < 0 {
+                    return reject(pc, format!("R{r} is ptr_{tname} invalid negative access: off={off}"));
+                }
+                match crate::verifier::btf_ptr::read(table, type_id, off as u64, u64::from(size)) {
+                    Ok(crate::verifier::btf_ptr::Field::Scalar) => Ok(unknown()),
+                    Ok(crate::verifier::btf_ptr::Field::Ptr(id)) => {
+                        Ok(Reg::Ptr(Ptr::new(PtrKind::BtfId { type_id: id, trusted: false }, 0)))
+                    }
+                    Err(m) => reject(pc, m),
+                }
+            }
             PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. } => {
                 reject(pc, format!("R{r} invalid mem access '{}'", p.kind.name()))
             }

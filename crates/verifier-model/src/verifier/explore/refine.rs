@@ -48,6 +48,12 @@ impl Explorer<'_> {
                 if z.as_const() == Some(0) && matches!(cond, Cond::Eq | Cond::Ne) && width == Width::W64 =>
             {
                 let (eq_next, ne_next) = if cond == Cond::Eq { (taken, fall) } else { (fall, taken) };
+                if matches!(p.kind, PtrKind::BtfId { trusted: false, .. }) {
+                    // An untrusted kernel pointer may be NULL: both ways, nothing learnt.
+                    let mut out = vec![(eq_next, st.clone()), (ne_next, st)];
+                    out.sort_by_key(|(n, _)| usize::from(*n != fall));
+                    return Ok(out);
+                }
                 if !p.maybe_null {
                     // A non-NULL pointer is never 0.
                     return Ok(vec![(ne_next, st)]);
