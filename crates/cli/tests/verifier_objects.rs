@@ -15,9 +15,11 @@ use bpf_patch::co_re::{Btf, Target};
 use bpf_patch::elf::BpfObject;
 use bpf_patch::op::{CallTarget, Op};
 use bpf_verifier_model::load::host::running_kconfig;
+use bpf_verifier_model::load::ProgType;
 use bpf_verifier_model::load::{LoadOptions, ObjectImage, VMLINUX_BTF};
 use bpf_verifier_model::verifier::explore::Outcome;
-use bpf_verifier_model::verifier::object::check_object;
+use bpf_verifier_model::verifier::object::{check_object, check_object_with, CheckOptions};
+use bpfpatch::kernel::netns::Netns;
 use bpfpatch::kernel::{load_each, LoadOptions as KernelOptions};
 use common::{kernel, testdata_objects};
 
@@ -186,4 +188,56 @@ fn verdicts_agree_with_the_kernel() {
     if !corpus.false_rejects.is_empty() {
         eprintln!("corpus false rejects:\n{}", corpus.false_rejects.join("\n"));
     }
+}
+
+/// The XDP metadata kfuncs load only device-bound: each testdata program calling them,
+/// loaded bound to a veth in a throw-away namespace, gets the model's verdict under
+/// `dev_bound` (`bpfpatch check --dev-bound`).
+#[test]
+fn device_bound_verdicts_agree_with_the_kernel() {
+    if !kernel() {
+        return;
+    }
+    let vmlinux = Btf::from_file(VMLINUX_BTF).expect("the running kernel has BTF");
+    let target = Target::new(&vmlinux);
+    let options = LoadOptions { kconfig: running_kconfig(), ..LoadOptions::default() };
+    let ns = Netns::new().expect("network namespace with a veth pair");
+    let ifindex = ns.ifindex("vb").expect("vb exists");
+    let kopts = KernelOptions { dev_bound_ifindex: Some(ifindex), ..KernelOptions::default() };
+    let check = CheckOptions { dev_bound: true, ..CheckOptions::default() };
+    let mut compared = 0;
+    let mut wrong = Vec::new();
+    for path in testdata_objects() {
+        let bytes = std::fs::read(&path).expect("read object");
+        let obj = BpfObject::parse(&bytes).expect("testdata parses");
+        let callers = kfunc_callers(&obj, &options);
+        let sections = LoadOptions::resolve_core(&obj, &target).expect("testdata CO-RE resolves");
+        let with = LoadOptions { sections: Some(sections), ..options.clone() };
+        let ours = check_object_with(&obj, &with, &check).expect("testdata links");
+        for c in ours.iter().filter(|c| c.prog_type == ProgType::Xdp && callers.contains(&c.name)) {
+            let kopts = KernelOptions { prog: Some(c.name.clone()), ..kopts.clone() };
+            let k = ns.run_in(|| load_each(&bytes, &kopts)).expect("enter the namespace").expect("opens");
+            let Some(k) = k.iter().find(|k| k.name == c.name) else { continue };
+            let ov = match &c.report {
+                Ok(r) => match &r.outcome {
+                    Outcome::Accept => "accept".to_owned(),
+                    Outcome::Reject(d) => format!("reject: {}", d.message),
+                    Outcome::Unsupported { what, .. } => format!("unknown: {what}"),
+                },
+                Err(e) => format!("unknown: {e}"),
+            };
+            let kv = if k.accepted {
+                "accept".to_owned()
+            } else {
+                format!("reject: {}", k.summary.message.clone().unwrap_or_default())
+            };
+            compared += 1;
+            if ov != kv {
+                wrong.push(format!("{} {}: kernel {kv}, model {ov}", path.display(), c.name));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "device-bound verdicts differ:\n{}", wrong.join("\n"));
+    assert!(compared >= 4, "only {compared} device-bound programs compared");
+    eprintln!("{compared} device-bound XDP programs: the model's verdicts are the kernel's");
 }

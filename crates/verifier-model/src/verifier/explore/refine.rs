@@ -71,12 +71,21 @@ impl Explorer<'_> {
                 let mut f = st;
                 let pkt = |p: &Ptr| matches!(p.kind, PtrKind::Packet);
                 let end = |p: &Ptr| matches!(p.kind, PtrKind::PacketEnd);
+                // try_match_pkt_pointers: `pkt' ? pkt_end` and `pkt_meta' ? pkt` (the
+                // unmodified data pointer bounds the metadata).
+                let bounded = |a: &Ptr, b: &Ptr| {
+                    (pkt(a) && end(b))
+                        || (a.kind == PtrKind::PacketMeta
+                            && pkt(b)
+                            && b.off == 0
+                            && b.var.as_const() == Some(0))
+                };
                 // (state that learns, pointer) per kernel's find_good_pkt_pointers.
                 match cond {
-                    Cond::Gt | Cond::Ge if pkt(&x) && end(&y) => good_pkt(&mut f, &x),
-                    Cond::Gt | Cond::Ge if end(&x) && pkt(&y) => good_pkt(&mut t, &y),
-                    Cond::Lt | Cond::Le if pkt(&x) && end(&y) => good_pkt(&mut t, &x),
-                    Cond::Lt | Cond::Le if end(&x) && pkt(&y) => good_pkt(&mut f, &y),
+                    Cond::Gt | Cond::Ge if bounded(&x, &y) => good_pkt(&mut f, &x),
+                    Cond::Gt | Cond::Ge if bounded(&y, &x) => good_pkt(&mut t, &y),
+                    Cond::Lt | Cond::Le if bounded(&x, &y) => good_pkt(&mut t, &x),
+                    Cond::Lt | Cond::Le if bounded(&y, &x) => good_pkt(&mut f, &y),
                     _ if x.kind == y.kind || pkt(&x) || end(&x) => {}
                     // Privileged: any two pointers compare; with neither possibly NULL the
                     // kernel learns nothing (a slice compared with its bounce buffer).
