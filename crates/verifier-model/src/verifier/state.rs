@@ -175,7 +175,8 @@ impl Reg {
                     && (a.range <= b.range)
                     && (a.id == 0) == (b.id == 0)
                     && (a.ref_obj_id == 0) == (b.ref_obj_id == 0)
-                    && (a.dynptr_id == 0) == (b.dynptr_id == 0)
+                    // Exact: which dynptr a slice dies with matters (the kernel maps ids).
+                    && a.dynptr_id == b.dynptr_id
                     && a.slice_of == b.slice_of
             }
             _ => false,
@@ -251,10 +252,8 @@ impl StackSlot {
         match (self, other) {
             (StackSlot::Bytes(a), _) if a.iter().all(|b| *b == Byte::Invalid) => true,
             (StackSlot::Spill(a), StackSlot::Spill(b)) => a.includes(b),
-            // Same type and half, and both referenced or both not (`stacksafe`).
-            (StackSlot::Dynptr(a), StackSlot::Dynptr(b)) => {
-                a.ty == b.ty && a.first == b.first && (a.ref_obj_id == 0) == (b.ref_obj_id == 0)
-            }
+            // The same dynptr (`stacksafe` maps ids; equal ids are the conservative case).
+            (StackSlot::Dynptr(a), StackSlot::Dynptr(b)) => a == b,
             (StackSlot::Bytes(a), o) => {
                 let b = o.bytes();
                 a.iter()
