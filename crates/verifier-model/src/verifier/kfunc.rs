@@ -85,6 +85,12 @@ const FLAGS: &[(&str, u32)] = &[
     ("bpf_xdp_metadata_rx_hash", flags::TRUSTED_ARGS),
     ("bpf_xdp_metadata_rx_vlan_tag", flags::TRUSTED_ARGS),
     // kernel/bpf/helpers.c generic_btf_ids
+    // net/netfilter/nf_conntrack_bpf.c nf_ct_kfunc_set
+    ("bpf_skb_ct_lookup", flags::ACQUIRE | flags::RET_NULL),
+    ("bpf_xdp_ct_lookup", flags::ACQUIRE | flags::RET_NULL),
+    ("bpf_skb_ct_alloc", flags::ACQUIRE | flags::RET_NULL),
+    ("bpf_xdp_ct_alloc", flags::ACQUIRE | flags::RET_NULL),
+    ("bpf_ct_release", flags::RELEASE),
     ("bpf_task_acquire", flags::ACQUIRE | flags::RCU | flags::RET_NULL),
     ("bpf_task_release", flags::RELEASE),
     ("crash_kexec", flags::DESTRUCTIVE),
@@ -104,6 +110,12 @@ const GATING: &[(&str, &[ProgType])] = &[
     // bpf_kfunc_set_xdp.
     ("bpf_dynptr_from_xdp", &[ProgType::Xdp]),
     ("bpf_xdp_pull_data", &[ProgType::Xdp]),
+    // net/netfilter/nf_conntrack_bpf.c: registered for XDP and SCHED_CLS.
+    ("bpf_skb_ct_lookup", &[ProgType::Xdp, ProgType::SchedCls]),
+    ("bpf_xdp_ct_lookup", &[ProgType::Xdp, ProgType::SchedCls]),
+    ("bpf_skb_ct_alloc", &[ProgType::Xdp, ProgType::SchedCls]),
+    ("bpf_xdp_ct_alloc", &[ProgType::Xdp, ProgType::SchedCls]),
+    ("bpf_ct_release", &[ProgType::Xdp, ProgType::SchedCls]),
     // net/core/xdp.c xdp_metadata_kfunc_set.
     ("bpf_xdp_metadata_rx_timestamp", &[ProgType::Xdp]),
     ("bpf_xdp_metadata_rx_hash", &[ProgType::Xdp]),

@@ -162,6 +162,7 @@ impl Explorer<'_> {
             return unsupported(pc, format!("kfunc {} with more than 5 arguments", p.name));
         }
         let mut parent: Option<DynptrSlot> = None;
+        let mut release = None;
         let mut konst = None;
         let mut i = 0;
         while i < p.args.len() {
@@ -287,6 +288,23 @@ impl Explorer<'_> {
                         )
                     }
                 },
+                // A referenced kernel object handed back (KF_RELEASE): the very pointer acquired.
+                KArg::BtfPtr(name) if p.has(flags::RELEASE) && i == 0 => {
+                    let table = self.env.kfunc_table.expect("prototypes come from the table");
+                    let want = btf_ptr::struct_id(table, name);
+                    match v {
+                        Reg::Ptr(Ptr {
+                            kind: PtrKind::BtfId { type_id, trusted: true },
+                            off: 0,
+                            ref_obj_id,
+                            var,
+                            ..
+                        }) if Some(type_id) == want && ref_obj_id != 0 && var.as_const() == Some(0) => {
+                            release = Some(ref_obj_id)
+                        }
+                        _ => return unsupported(pc, format!("kfunc {} releasing {}", p.name, v.type_name())),
+                    }
+                }
                 KArg::Str | KArg::BtfPtr(_) | KArg::AnyPtr => {
                     return unsupported(pc, format!("kfunc {} argument {}", p.name, p.args[i].0))
                 }
@@ -329,8 +347,24 @@ impl Explorer<'_> {
                 }
                 Reg::Ptr(Ptr::new(PtrKind::BtfId { type_id: id, trusted: false }, 0))
             }
+            // An acquired kernel object (KF_ACQUIRE): a trusted typed pointer holding a reference.
+            (KRet::BtfPtr(name), _) if p.has(flags::ACQUIRE) => {
+                let table = self.env.kfunc_table.expect("prototypes come from the table");
+                let Some(type_id) = btf_ptr::struct_id(table, name) else {
+                    return unsupported(pc, format!("kfunc {} returning struct {name}", p.name));
+                };
+                let mut q = Ptr::new(PtrKind::BtfId { type_id, trusted: true }, 0);
+                q.id = self.fresh_id();
+                q.ref_obj_id = q.id;
+                q.maybe_null = p.has(flags::RET_NULL);
+                st.refs.push((q.id, pc));
+                Reg::Ptr(q)
+            }
             (ret, _) => return unsupported(pc, format!("kfunc {} returning {ret:?}", p.name)),
         };
+        if let Some(r) = release {
+            super::release_reference(&mut st, r);
+        }
         if p.name == "bpf_xdp_pull_data" {
             dynptr::clear_packet_pointers(&mut st);
         }
