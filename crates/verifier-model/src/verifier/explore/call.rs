@@ -166,7 +166,7 @@ impl<'a> Explorer<'a> {
                         }
                         _ => DynArg::Init(None),
                     };
-                    let (_, d) = self.dynptr_arg(pc, &mut st, regno, v, what)?;
+                    let d = self.dynptr_arg(pc, &mut st, regno, v, what)?;
                     dynptr_seen = Some(d);
                 }
             }

@@ -84,8 +84,8 @@ fn ctx_struct(t: ProgType) -> &'static str {
 }
 
 impl Explorer<'_> {
-    /// `process_dynptr_func` for argument register `regno` holding `v`: the dynptr's slots (an
-    /// initialised argument) or the new dynptr (an out-parameter).
+    /// `process_dynptr_func` for argument register `regno` holding `v`: the dynptr there (an
+    /// initialised argument) or the new one (an out-parameter).
     pub(super) fn dynptr_arg(
         &mut self,
         pc: usize,
@@ -93,7 +93,7 @@ impl Explorer<'_> {
         regno: u8,
         v: Reg,
         what: DynArg,
-    ) -> Result<(usize, DynptrSlot), Stop> {
+    ) -> Result<DynptrSlot, Stop> {
         let arg = regno - 1;
         let p = match v {
             Reg::Ptr(p @ Ptr { kind: PtrKind::Stack { .. }, .. }) => p,
@@ -117,8 +117,7 @@ impl Explorer<'_> {
                 if let Some(t) = ty.filter(|t| *t != d.ty) {
                     return reject(pc, format!("Expected a dynptr of type {} as arg #{arg}", t.name()));
                 }
-                let spi = dynptr::spi(&p, &st.frames[frame]).expect("checked above");
-                Ok((spi, d))
+                Ok(d)
             }
             DynArg::Uninit(ty, shared_ref) => {
                 if matches!(dynptr::spi(&p, &st.frames[frame]), Err(SpiError::Variable | SpiError::Offset(_)))
@@ -141,7 +140,7 @@ impl Explorer<'_> {
                     }
                 };
                 dynptr::mark(&mut st.frames[frame], spi, ty, id, ref_obj_id);
-                Ok((spi, DynptrSlot { ty, first: true, id, ref_obj_id }))
+                Ok(DynptrSlot { ty, first: true, id, ref_obj_id })
             }
         }
     }
@@ -225,7 +224,7 @@ impl Explorer<'_> {
                     } else {
                         DynArg::Init(None)
                     };
-                    let (_, d) = self.dynptr_arg(pc, &mut st, regno, v, what)?;
+                    let d = self.dynptr_arg(pc, &mut st, regno, v, what)?;
                     if !uninit {
                         parent = Some(d);
                     }
@@ -315,7 +314,9 @@ impl Explorer<'_> {
             (KRet::Void, _) => Reg::NotInit,
             (KRet::Scalar, _) => unknown(),
             (KRet::VoidPtr, "bpf_dynptr_slice" | "bpf_dynptr_slice_rdwr") => {
-                let d = parent.expect("the slices' first argument is an initialised dynptr");
+                let Some(d) = parent else {
+                    return unsupported(pc, format!("{} without a dynptr argument", p.name));
+                };
                 let rdonly = p.name == "bpf_dynptr_slice";
                 if !rdonly && !may_write_packet(self.env.prog_type) {
                     return reject(pc, "the prog does not allow writes to packet data");
