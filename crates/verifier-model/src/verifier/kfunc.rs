@@ -162,6 +162,9 @@ pub enum KArg {
     BtfPtr(String),
     /// `void *` with no size (`bpf_cast_to_kern_ctx`'s object).
     AnyPtr,
+    /// An open-coded iterator (`struct bpf_iter_<type> *`, the first argument of the iterator
+    /// kfuncs), of the named struct.
+    Iter(String),
 }
 
 /// A return value.
@@ -331,6 +334,9 @@ impl KfuncTable {
                     _ if pname.ends_with("__str") => KArg::Str,
                     Some((_, Type::Struct(_))) if pointee_name == "bpf_dynptr" => {
                         KArg::Dynptr { uninit: pname.ends_with("__uninit") }
+                    }
+                    Some((_, Type::Struct(_))) if i == 0 && pointee_name.starts_with("bpf_iter_") => {
+                        KArg::Iter(pointee_name)
                     }
                     Some((_, Type::Struct(_))) if pointee_name == "xdp_md" || pointee_name == "__sk_buff" => {
                         KArg::Ctx(pointee_name)

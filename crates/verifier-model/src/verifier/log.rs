@@ -43,6 +43,12 @@ pub fn state_line(state: &State) -> String {
                     t + ")"
                 }
                 StackSlot::Dynptr(_) => "dynptr".into(),
+                StackSlot::Iter(i) => format!(
+                    "iter_num(ref_id={},state={},depth={})",
+                    i.ref_obj_id,
+                    if i.active { "active" } else { "drained" },
+                    i.depth
+                ),
                 StackSlot::Bytes(b) if b.iter().all(|x| *x == Byte::Invalid) => continue,
                 // The kernel prints the slot's bytes from the highest address down.
                 StackSlot::Bytes(b) => b

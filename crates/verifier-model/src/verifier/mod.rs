@@ -13,6 +13,7 @@ pub mod ctx;
 pub mod dynptr;
 pub mod explore;
 pub mod helpers;
+pub mod iter;
 pub mod kfunc;
 pub mod live;
 pub mod log;

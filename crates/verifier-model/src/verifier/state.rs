@@ -7,6 +7,7 @@
 use std::fmt;
 
 use super::dynptr::{DynptrSlot, DynptrType};
+use super::iter::IterSlot;
 use super::scalar::Scalar;
 
 /// What a pointer points into.
@@ -222,7 +223,8 @@ pub enum Byte {
     Misc,
     /// Known zero (`STACK_ZERO`).
     Zero,
-    /// Part of a dynptr (`STACK_DYNPTR`): neither readable nor data.
+    /// Part of a dynptr or an iterator (`STACK_DYNPTR`, `STACK_ITER`): neither readable nor
+    /// data.
     Dynptr,
 }
 
@@ -235,6 +237,8 @@ pub enum StackSlot {
     Bytes([Byte; 8]),
     /// Half of a dynptr ([`super::dynptr`]).
     Dynptr(DynptrSlot),
+    /// An iterator ([`super::iter`]).
+    Iter(IterSlot),
 }
 
 impl StackSlot {
@@ -244,7 +248,7 @@ impl StackSlot {
             StackSlot::Bytes(b) => *b,
             StackSlot::Spill(Reg::Scalar(s)) if s.as_const() == Some(0) => [Byte::Zero; 8],
             StackSlot::Spill(_) => [Byte::Misc; 8],
-            StackSlot::Dynptr(_) => [Byte::Dynptr; 8],
+            StackSlot::Dynptr(_) | StackSlot::Iter(_) => [Byte::Dynptr; 8],
         }
     }
 
@@ -254,12 +258,13 @@ impl StackSlot {
             (StackSlot::Spill(a), StackSlot::Spill(b)) => a.includes(b),
             // The same dynptr (`stacksafe` maps ids; equal ids are the conservative case).
             (StackSlot::Dynptr(a), StackSlot::Dynptr(b)) => a == b,
+            (StackSlot::Iter(a), StackSlot::Iter(b)) => a.includes(b),
             (StackSlot::Bytes(a), o) => {
                 let b = o.bytes();
                 a.iter()
                     .zip(b)
                     .all(|(x, y)| *x == Byte::Invalid || *x == y || (*x == Byte::Misc && y == Byte::Zero))
-                    && !matches!(o, StackSlot::Spill(Reg::Ptr(_)) | StackSlot::Dynptr(_))
+                    && !matches!(o, StackSlot::Spill(Reg::Ptr(_)) | StackSlot::Dynptr(_) | StackSlot::Iter(_))
             }
             _ => false,
         }

@@ -14,13 +14,16 @@ use std::collections::HashMap;
 use bpf_patch::op::{CallTarget, Op, Reg as R};
 use bpf_patch::Slot;
 
-use super::{reject, unknown, unsupported, Env, Explorer, Step, Stop};
+use super::loops::widen;
+use super::{reject, unknown, unsupported, Env, Explorer, Step, Stop, WIDEN_AFTER};
 use crate::load::ProgType;
 use crate::verifier::btf_ptr;
 use crate::verifier::ctx::Access;
 use crate::verifier::dynptr::{self, DynptrSlot, DynptrType, SpiError};
+use crate::verifier::iter::{self, IterSlot, IterSpi};
 use crate::verifier::kfunc::{flags, KArg, KRet, KfuncProto};
-use crate::verifier::state::{Ptr, PtrKind, Reg, State};
+use crate::verifier::scalar::Scalar;
+use crate::verifier::state::{Ptr, PtrKind, Reg, StackSlot, State, UNWRITTEN};
 
 /// A kfunc a program calls: its name and prototype (or why there is none).
 #[derive(Clone, Debug)]
@@ -162,6 +165,7 @@ impl Explorer<'_> {
         }
         let mut parent: Option<DynptrSlot> = None;
         let mut release = None;
+        let mut iter = None;
         let mut konst = None;
         let mut i = 0;
         while i < p.args.len() {
@@ -304,7 +308,10 @@ impl Explorer<'_> {
                         _ => return unsupported(pc, format!("kfunc {} releasing {}", p.name, v.type_name())),
                     }
                 }
-                KArg::Str | KArg::BtfPtr(_) | KArg::AnyPtr => {
+                KArg::Iter(name) if name == "bpf_iter_num" => {
+                    iter = self.iter_arg(pc, &mut st, regno, v, &p.name)?;
+                }
+                KArg::Str | KArg::BtfPtr(_) | KArg::AnyPtr | KArg::Iter(_) => {
                     return unsupported(pc, format!("kfunc {} argument {}", p.name, p.args[i].0))
                 }
             }
@@ -312,6 +319,7 @@ impl Explorer<'_> {
         }
         let r0 = match (&p.ret, p.name.as_str()) {
             (KRet::Void, _) => Reg::NotInit,
+            (_, "bpf_iter_num_next") => Reg::Scalar(Scalar::constant(0)),
             (KRet::Scalar, _) => unknown(),
             (KRet::VoidPtr, "bpf_dynptr_slice" | "bpf_dynptr_slice_rdwr") => {
                 let Some(d) = parent else {
@@ -374,8 +382,98 @@ impl Explorer<'_> {
             f.regs[r] = Reg::NotInit;
         }
         f.regs[0] = r0;
-        Ok(vec![(next, st)])
+        match iter {
+            Some((frame, spi)) if p.name == "bpf_iter_num_next" => {
+                Ok(self.iter_next(pc, st, next, frame, spi))
+            }
+            _ => Ok(vec![(next, st)]),
+        }
     }
+
+    /// `process_iter_arg` for `bpf_iter_num_*` kfunc `name`: the iterator's frame and slot,
+    /// after `_new` made it or `_destroy` released it.
+    fn iter_arg(
+        &mut self,
+        pc: usize,
+        st: &mut State,
+        regno: u8,
+        v: Reg,
+        name: &str,
+    ) -> Result<Option<(usize, usize)>, Stop> {
+        let arg = regno - 1;
+        let Reg::Ptr(q @ Ptr { kind: PtrKind::Stack { frame }, .. }) = v else {
+            return reject(pc, format!("arg#{arg} expected pointer to an iterator on stack"));
+        };
+        let frame = usize::from(frame);
+        if frame >= st.frames.len() {
+            return unsupported(pc, "iterator in a returned frame's stack");
+        }
+        let found = iter::spi(&q, &st.frames[frame]);
+        if name == "bpf_iter_num_new" {
+            let taken = found.as_ref().is_ok_and(|&s| iter::slot(&st.frames[frame], s).is_some());
+            if found == Err(IterSpi::Bad) || taken {
+                return reject(pc, format!("expected uninitialized iter_num as arg #{arg}"));
+            }
+            let r = R::new(regno).expect("argument registers");
+            self.mem_access(pc, st, r, v, 0, 8, Access::Write, Some(unknown()))?;
+            let spi = iter::spi(&q, &st.frames[frame]).expect("the slot was just written");
+            let ref_obj_id = self.fresh_id();
+            st.refs.push((ref_obj_id, pc));
+            *st.frames[frame].slot_mut(spi) =
+                StackSlot::Iter(IterSlot { active: true, depth: 0, ref_obj_id });
+            return Ok(None);
+        }
+        let Some((spi, it)) = found.ok().and_then(|s| Some((s, iter::slot(&st.frames[frame], s)?))) else {
+            return reject(pc, format!("expected an initialized iter_num as arg #{arg}"));
+        };
+        if name == "bpf_iter_num_destroy" {
+            super::release_reference(st, it.ref_obj_id);
+            *st.frames[frame].slot_mut(spi) = UNWRITTEN;
+        }
+        Ok(Some((frame, spi)))
+    }
+
+    /// `process_iter_next_call`: the drained exit (R0 NULL) first, then, for an active
+    /// iterator, one more iteration (R0 a read-only 4-byte pointer, depth + 1), widened against the
+    /// previous iteration once [`WIDEN_AFTER`] were followed exactly.
+    fn iter_next(
+        &self,
+        pc: usize,
+        mut st: State,
+        next: usize,
+        frame: usize,
+        spi: usize,
+    ) -> Vec<(usize, State)> {
+        let Some(it) = iter::slot(&st.frames[frame], spi) else { return vec![(next, st)] };
+        let mut out = Vec::new();
+        if it.active {
+            let mut more = st.clone();
+            let depth = it.depth + 1;
+            *more.frames[frame].slot_mut(spi) = StackSlot::Iter(IterSlot { depth, ..it });
+            more.cur_mut().regs[0] =
+                Reg::Ptr(Ptr::new(PtrKind::Mem { size: 4, rdonly: true, ringbuf: false }, 0));
+            if u64::from(depth) > WIDEN_AFTER {
+                if let Some(prev) = self.prev_entry(pc, &more) {
+                    widen(&prev, &mut more);
+                }
+            }
+            out.push((next, more));
+        }
+        *st.frames[frame].slot_mut(spi) = StackSlot::Iter(IterSlot { active: false, ..it });
+        out.insert(0, (next, st));
+        out
+    }
+
+    /// Whether the kfunc call with `imm` is `bpf_iter_num_next` (a loop head).
+    pub(super) fn is_iter_next(&self, imm: i32) -> bool {
+        self.kfuncs.get(&imm).is_some_and(|r| r.name == "bpf_iter_num_next")
+    }
+}
+
+/// Instructions the kernel makes checkpoints at (`is_force_checkpoint`): `bpf_iter_num_next`
+/// calls are loop heads.
+pub(super) fn iter_next_call(op: &Op, kfuncs: &HashMap<i32, Resolved>) -> bool {
+    matches!(op, Op::Call(CallTarget::Kfunc { btf_id, off: 0 }) if kfuncs.get(btf_id).is_some_and(|r| r.name == "bpf_iter_num_next"))
 }
 
 /// The helpers that change packet data (`bpf_helper_changes_pkt_data`, 6.18).

@@ -65,6 +65,9 @@ impl Explorer<'_> {
                         Ok(stack_read(pc, &st.frames[frame], off, size, self.env.allow_uninit_stack)?)
                     }
                     Access::Write => {
+                        if matches!(st.frames[frame].slot(slot_of(off).0), StackSlot::Iter(_)) {
+                            return unsupported(pc, "a store over an iterator");
+                        }
                         // check_stack_write_fixed_off: a write into a dynptr destroys it.
                         if let Err(m) = dynptr::destroy(st, frame, slot_of(off).0) {
                             return reject(pc, m);
@@ -246,6 +249,9 @@ impl Explorer<'_> {
                     // check_stack_range_initialized in raw mode: no helper writes into a dynptr.
                     for k in 0..i64::from(size) {
                         let (s, b) = slot_of(off + k);
+                        if matches!(f.slot(s), StackSlot::Iter(_)) {
+                            return unsupported(pc, "a helper writing over an iterator");
+                        }
                         if f.slot(s).bytes()[b] == Byte::Dynptr {
                             return reject(pc, format!("potential write to dynptr at off={} disallowed", off + k));
                         }

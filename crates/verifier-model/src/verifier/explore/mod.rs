@@ -238,8 +238,10 @@ pub fn verify_observed(
     }
     let mut prune = vec![false; insns.len()];
     for &(s, op) in &ops {
-        // Force checkpoints: loops through callbacks and may_goto converge at these.
-        if matches!(op, Op::MayGoto { .. } | Op::Call(CallTarget::Helper(LOOP | FOR_EACH_MAP_ELEM))) {
+        // Force checkpoints: loops through callbacks, may_goto and iterators converge here.
+        if matches!(op, Op::MayGoto { .. } | Op::Call(CallTarget::Helper(LOOP | FOR_EACH_MAP_ELEM)))
+            || kcall::iter_next_call(&op, &kfuncs)
+        {
             prune[s.index()] = true;
         }
         let rel = match op {
@@ -399,12 +401,14 @@ impl<'a> Explorer<'a> {
                 let loop_hit = |s: &State| match loop_head {
                     LoopHead::Callback => s.includes(&state),
                     LoopHead::MayGoto => s.may_goto_depth != state.may_goto_depth && s.includes(&state),
+                    LoopHead::IterNext => loops::iter_active(&state) && s.includes(&state),
                     LoopHead::No => false,
                 };
                 if loop_head != LoopHead::No && point.open.iter().flatten().any(|o| loop_hit(&o.state)) {
                     continue;
                 }
-                if point.exact.contains(&clean) {
+                // is_state_visited skips the infinite loop check at iterator heads.
+                if point.exact.contains(&clean) && loop_head != LoopHead::IterNext {
                     let diag = Diag {
                         insn: pc,
                         message: format!("infinite loop detected at insn {pc}"),
