@@ -124,3 +124,21 @@ fn the_kernel_gets_the_same_forced_type_and_agrees() {
     assert_eq!(p["kernel"]["verdict"], "reject", "{p}");
     assert_eq!(p["kernel"]["message"], p["error"]["message"], "{p}");
 }
+
+#[test]
+#[allow(clippy::print_stderr)]
+fn dev_bound_models_a_device_bound_load() {
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        eprintln!("skipping: the kfunc prototypes come from /sys/kernel/btf/vmlinux");
+        return;
+    }
+    let obj = path("xdp_meta.v4.o");
+    let out = bpfpatch(&["check", &obj]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("metadata kfuncs require device-bound program"), "{stdout}");
+    let out = bpfpatch(&["check", "--dev-bound", &obj]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.matches(" accept ").count(), 4, "{stdout}");
+}

@@ -14,6 +14,7 @@ use bpf_patch::text::assemble;
 use bpf_patch::Insn;
 use bpf_verifier_model::load::{MapShape, ProgType};
 use bpf_verifier_model::verifier::case::{Case, Expect};
+use bpf_verifier_model::verifier::kfunc::KfuncTable;
 use bpfpatch::kernel::raw::{RawError, RawProgram};
 use common::kernel;
 
@@ -65,6 +66,20 @@ fn with_maps(shapes: &[MapShape], insns: &mut [Insn]) -> Vec<Option<OwnedFd>> {
     fds
 }
 
+/// `call kfunc i` (the case's `i`-th `; kfunc:` line) pointed at the kernel's BTF id.
+fn with_kfunc_ids(case: &Case, table: &KfuncTable, insns: &mut [Insn]) {
+    for insn in insns.iter_mut() {
+        if insn.code == 0x85 && insn.src_reg() == 2 {
+            let name = usize::try_from(insn.imm - 1).ok().and_then(|i| case.kfuncs.get(i));
+            let name =
+                name.unwrap_or_else(|| panic!("{}: call kfunc {} is not declared", case.name, insn.imm));
+            let id =
+                table.id_of(name).unwrap_or_else(|| panic!("{}: no kfunc {name} in the kernel", case.name));
+            insn.imm = i32::try_from(id).expect("BTF ids fit");
+        }
+    }
+}
+
 #[test]
 fn recorded_verdicts_are_the_kernels() {
     if !kernel() {
@@ -72,9 +87,11 @@ fn recorded_verdicts_are_the_kernels() {
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/verifier");
     let cases = Case::load_dir(&dir).expect("cases parse");
+    let table = KfuncTable::running().expect("a kernel that loads programs publishes its BTF");
     let mut wrong = Vec::new();
     for case in &cases {
         let mut insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        with_kfunc_ids(case, &table, &mut insns);
         let _maps = with_maps(&case.maps, &mut insns);
         let loaded = match case.btf(&insns) {
             Some((btf, funcs)) => RawProgram::load_with_btf(prog_type(case.prog_type), &insns, &btf, &funcs),

@@ -13,10 +13,13 @@ use std::path::{Path, PathBuf};
 
 use bpf_patch::co_re::{Btf, Target};
 use bpf_patch::elf::BpfObject;
+use bpf_patch::op::{CallTarget, Op};
 use bpf_verifier_model::load::host::running_kconfig;
-use bpf_verifier_model::load::{LoadOptions, VMLINUX_BTF};
+use bpf_verifier_model::load::ProgType;
+use bpf_verifier_model::load::{LoadOptions, ObjectImage, VMLINUX_BTF};
 use bpf_verifier_model::verifier::explore::Outcome;
-use bpf_verifier_model::verifier::object::check_object;
+use bpf_verifier_model::verifier::object::{check_object, check_object_with, CheckOptions};
+use bpfpatch::kernel::netns::Netns;
 use bpfpatch::kernel::{load_each, LoadOptions as KernelOptions};
 use common::{kernel, testdata_objects};
 
@@ -50,6 +53,27 @@ struct Tally {
     false_rejects: Vec<String>,
     unknown: usize,
     not_verified: usize,
+    /// Programs (verified by the kernel) that call kfuncs, which the model left undecided
+    /// ("kfunc call") before it modelled them.
+    kfunc_programs: usize,
+    /// Of those, decided by the model.
+    kfunc_decided: usize,
+    /// Why the others are not.
+    kfunc_unknown: Vec<String>,
+}
+
+/// The entry programs of `obj` whose code calls a kfunc.
+fn kfunc_callers(obj: &BpfObject, options: &LoadOptions) -> Vec<String> {
+    let Ok(image) = ObjectImage::new(obj, options) else { return Vec::new() };
+    image
+        .programs
+        .iter()
+        .filter(|(_, l)| {
+            bpf_patch::op::decode_all(&l.insns)
+                .is_ok_and(|ops| ops.iter().any(|(_, op)| matches!(op, Op::Call(CallTarget::Kfunc { .. }))))
+        })
+        .map(|(n, _)| n.clone())
+        .collect()
 }
 
 fn compare(path: &Path, options: &LoadOptions, target: &Target<'_>, tally: &mut Tally, table: &mut String) {
@@ -59,6 +83,8 @@ fn compare(path: &Path, options: &LoadOptions, target: &Target<'_>, tally: &mut 
     let Ok(kernel) = load_each(&bytes, &KernelOptions::default()) else { return };
     let with = |sections| LoadOptions { sections: Some(sections), ..options.clone() };
     let ours = LoadOptions::resolve_core(&obj, target).and_then(|s| check_object(&obj, &with(s)));
+    let callers =
+        LoadOptions::resolve_core(&obj, target).map(|s| kfunc_callers(&obj, &with(s))).unwrap_or_default();
     let file = path.file_name().and_then(|f| f.to_str()).unwrap_or("?");
     for k in &kernel {
         if !k.accepted && k.log.trim().is_empty() {
@@ -82,6 +108,14 @@ fn compare(path: &Path, options: &LoadOptions, target: &Target<'_>, tally: &mut 
             }
         };
         let _ = writeln!(table, "{file}\t{}\t{kv}\t{km}\t{ov}\t{om}", k.name);
+        if callers.contains(&k.name) {
+            tally.kfunc_programs += 1;
+            if ov == "unknown" {
+                tally.kfunc_unknown.push(format!("{file} {}: {om}", k.name));
+            } else {
+                tally.kfunc_decided += 1;
+            }
+        }
         if ov == "unknown" {
             tally.unknown += 1;
             continue;
@@ -134,6 +168,14 @@ fn verdicts_agree_with_the_kernel() {
             t.not_verified
         );
     }
+    for (what, t) in [("testdata", &testdata), ("corpus", &corpus)] {
+        eprintln!(
+            "{what}: {} programs call kfuncs, {} decided by the model; undecided:\n  {}",
+            t.kfunc_programs,
+            t.kfunc_decided,
+            t.kfunc_unknown.join("\n  ")
+        );
+    }
     eprintln!("table: {}", out.display());
     assert!(
         testdata.false_accepts.is_empty() && corpus.false_accepts.is_empty(),
@@ -146,4 +188,56 @@ fn verdicts_agree_with_the_kernel() {
     if !corpus.false_rejects.is_empty() {
         eprintln!("corpus false rejects:\n{}", corpus.false_rejects.join("\n"));
     }
+}
+
+/// The XDP metadata kfuncs load only device-bound: each testdata program calling them,
+/// loaded bound to a veth in a throw-away namespace, gets the model's verdict under
+/// `dev_bound` (`bpfpatch check --dev-bound`).
+#[test]
+fn device_bound_verdicts_agree_with_the_kernel() {
+    if !kernel() {
+        return;
+    }
+    let vmlinux = Btf::from_file(VMLINUX_BTF).expect("the running kernel has BTF");
+    let target = Target::new(&vmlinux);
+    let options = LoadOptions { kconfig: running_kconfig(), ..LoadOptions::default() };
+    let ns = Netns::new().expect("network namespace with a veth pair");
+    let ifindex = ns.ifindex("vb").expect("vb exists");
+    let kopts = KernelOptions { dev_bound_ifindex: Some(ifindex), ..KernelOptions::default() };
+    let check = CheckOptions { dev_bound: true, ..CheckOptions::default() };
+    let mut compared = 0;
+    let mut wrong = Vec::new();
+    for path in testdata_objects() {
+        let bytes = std::fs::read(&path).expect("read object");
+        let obj = BpfObject::parse(&bytes).expect("testdata parses");
+        let callers = kfunc_callers(&obj, &options);
+        let sections = LoadOptions::resolve_core(&obj, &target).expect("testdata CO-RE resolves");
+        let with = LoadOptions { sections: Some(sections), ..options.clone() };
+        let ours = check_object_with(&obj, &with, &check).expect("testdata links");
+        for c in ours.iter().filter(|c| c.prog_type == ProgType::Xdp && callers.contains(&c.name)) {
+            let kopts = KernelOptions { prog: Some(c.name.clone()), ..kopts.clone() };
+            let k = ns.run_in(|| load_each(&bytes, &kopts)).expect("enter the namespace").expect("opens");
+            let Some(k) = k.iter().find(|k| k.name == c.name) else { continue };
+            let ov = match &c.report {
+                Ok(r) => match &r.outcome {
+                    Outcome::Accept => "accept".to_owned(),
+                    Outcome::Reject(d) => format!("reject: {}", d.message),
+                    Outcome::Unsupported { what, .. } => format!("unknown: {what}"),
+                },
+                Err(e) => format!("unknown: {e}"),
+            };
+            let kv = if k.accepted {
+                "accept".to_owned()
+            } else {
+                format!("reject: {}", k.summary.message.clone().unwrap_or_default())
+            };
+            compared += 1;
+            if ov != kv {
+                wrong.push(format!("{} {}: kernel {kv}, model {ov}", path.display(), c.name));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "device-bound verdicts differ:\n{}", wrong.join("\n"));
+    assert!(compared >= 4, "only {compared} device-bound programs compared");
+    eprintln!("{compared} device-bound XDP programs: the model's verdicts are the kernel's");
 }

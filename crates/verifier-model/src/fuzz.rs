@@ -32,6 +32,7 @@ pub fn verify_bytes(data: &[u8]) {
             allow_uninit_stack: true,
             kfuncs: &[],
             dev_bound: false,
+            kfunc_table: None,
             funcs: None,
         };
         if let Ok(report) = verify(&insns, &env) {

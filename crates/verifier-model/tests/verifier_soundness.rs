@@ -108,6 +108,7 @@ proptest! {
             allow_uninit_stack: true,
             kfuncs: &[],
             dev_bound: false,
+            kfunc_table: None,
             funcs: None,
         };
         let mut seen: Vec<Vec<State>> = vec![Vec::new(); insns.len()];

@@ -1,4 +1,5 @@
-//! `bpfpatch check OBJ|DIR... [--prog NAME] [--prog-type T] [--log-level N] [--json] [--kernel]`:
+//! `bpfpatch check OBJ|DIR... [--prog NAME] [--prog-type T] [--log-level N] [--json] [--kernel]
+//! [--dev-bound] [--btf FILE]`:
 //! the abstract verifier's verdict on each program, before loading; with `--kernel` (feature
 //! `kernel`) the running kernel's verdict next to it. Directories are searched for BPF ELF
 //! objects. Over several files, progress goes to stderr when it is a terminal and a summary
@@ -40,9 +41,14 @@ pub struct Args {
     /// PREVAIL's convention, for objects such as the ebpf-samples corpus.
     #[arg(long)]
     pub legacy: bool,
-    /// Target kernel BTF for CO-RE (default: the running kernel's, when the object needs it).
+    /// Target kernel BTF for CO-RE and kfunc prototypes (default: the running kernel's, when
+    /// the object needs it).
     #[arg(long)]
     pub btf: Option<PathBuf>,
+    /// Model a device-bound XDP load (`BPF_F_XDP_DEV_BOUND_ONLY`), which the XDP metadata
+    /// kfuncs require.
+    #[arg(long)]
+    pub dev_bound: bool,
     /// Also load each program into the running kernel and show its verdict.
     #[cfg(feature = "kernel")]
     #[arg(long)]
@@ -174,6 +180,8 @@ impl Session<'_> {
             prog_type: args.prog_type,
             log_level: args.log_level,
             legacy_sections: args.legacy,
+            dev_bound: args.dev_bound,
+            kernel_btf: args.btf.clone(),
         };
         let checks = check_object_with(&obj, &options, &check)
             .map_err(|e| FileError::NotModelled(format!("not modelled yet: {e}")))?;

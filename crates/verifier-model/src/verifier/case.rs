@@ -15,6 +15,10 @@
 //! program names map `i` (in declaration order) with `ld_pseudo rN, 0x1, i` (`BPF_PSEUDO_MAP_FD`),
 //! which the kernel harness replaces with the fd of a map it creates.
 //!
+//! A case calling kfuncs declares them, `; kfunc: NAME`, and calls the `i`-th (from 1, in
+//! declaration order) with `call kfunc i`: the model resolves `i` as the object loader numbers
+//! kfuncs, the kernel harness replaces it with the running kernel's BTF id of `NAME`.
+//!
 //! Cases that need BTF `func_info` (callbacks, global functions) name each subprogram in slot
 //! order with `; func: NAME static|global ARG...` ([`super::case_btf`]).
 
@@ -52,6 +56,8 @@ pub struct Case {
     pub maps: Vec<MapShape>,
     /// `; func:` lines: the program is loaded with BTF func_info when there are any.
     pub funcs: Vec<CaseFunc>,
+    /// `; kfunc:` names: `call kfunc i` calls `kfuncs[i - 1]`.
+    pub kfuncs: Vec<String>,
 }
 
 /// `TYPE KEY VALUE MAX` as a shape.
@@ -83,6 +89,7 @@ impl Case {
         let mut prog_type = ProgType::Xdp;
         let (mut maps, mut inner) = (Vec::new(), Vec::new());
         let mut funcs = Vec::new();
+        let mut kfuncs = Vec::new();
         for line in text.lines().filter_map(|l| l.trim().strip_prefix(';')) {
             let line = line.trim();
             if let Some(v) = line.strip_prefix("kernel:") {
@@ -101,6 +108,8 @@ impl Case {
                     inner.push((maps.len(), i));
                 }
                 maps.push(m);
+            } else if let Some(v) = line.strip_prefix("kfunc:") {
+                kfuncs.push(v.trim().to_owned());
             } else if let Some(v) = line.strip_prefix("func:") {
                 funcs.push(CaseFunc::parse(v).map_err(|e| format!("{name}: {e}"))?);
             }
@@ -110,7 +119,7 @@ impl Case {
             maps[outer].inner = u32::try_from(maps.len()).ok();
             maps.push(template);
         }
-        Ok(Case { name: name.to_owned(), source: text.to_owned(), expect, prog_type, maps, funcs })
+        Ok(Case { name: name.to_owned(), source: text.to_owned(), expect, prog_type, maps, funcs, kfuncs })
     }
 
     /// First slots of the subprograms of `insns` (just 0 when they do not decode or the
@@ -164,5 +173,8 @@ mod tests {
         assert_eq!(case.maps[1], MapShape::new(4, 4, 4, 2));
         assert_eq!(case.maps[2], MapShape::new(2, 4, 8, 1));
         assert!(Case::parse("c", "; kernel: accept\n; map: 1 2\n").is_err());
+        let k = Case::parse("k", "; kernel: accept\n; kfunc: bpf_dynptr_slice\n; kfunc: bpf_dynptr_size\n")
+            .expect("parses");
+        assert_eq!(k.kfuncs, ["bpf_dynptr_slice", "bpf_dynptr_size"]);
     }
 }

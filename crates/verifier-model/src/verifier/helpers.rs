@@ -33,6 +33,8 @@ pub enum Arg {
     Dynptr,
     /// `ARG_PTR_TO_DYNPTR | MEM_UNINIT` (a constructor's out-parameter).
     UninitDynptr,
+    /// `ARG_PTR_TO_DYNPTR | DYNPTR_TYPE_RINGBUF | OBJ_RELEASE` (`bpf_ringbuf_submit_dynptr`).
+    ReleaseDynptr,
     /// `ARG_PTR_TO_ALLOC_MEM` (ringbuf record).
     AllocMem,
     /// `ARG_ANYTHING`: any scalar.
@@ -205,6 +207,16 @@ pub const CURRENT: &[Proto] = &[
         Ret::Integer,
         &[UninitMem, ConstSizeOrZero, Anything, UninitDynptr],
     ),
+    p(
+        198,
+        "ringbuf_reserve_dynptr",
+        false,
+        false,
+        Ret::Integer,
+        &[ConstMapPtr, Anything, Anything, UninitDynptr],
+    ),
+    p(199, "ringbuf_submit_dynptr", false, false, Ret::Void, &[ReleaseDynptr, Anything]),
+    p(200, "ringbuf_discard_dynptr", false, false, Ret::Void, &[ReleaseDynptr, Anything]),
     p(
         201,
         "dynptr_read",

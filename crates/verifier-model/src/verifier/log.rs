@@ -35,6 +35,20 @@ pub fn state_line(state: &State) -> String {
             let slot = frame.slot(i);
             let text = match slot {
                 StackSlot::Spill(r) => r.to_string(),
+                StackSlot::Dynptr(d) if d.first => {
+                    let mut t = format!("dynptr_{}(id={}", d.ty.name(), d.id);
+                    if d.ref_obj_id != 0 {
+                        t += &format!(",ref_id={}", d.ref_obj_id);
+                    }
+                    t + ")"
+                }
+                StackSlot::Dynptr(_) => "dynptr".into(),
+                StackSlot::Iter(i) => format!(
+                    "iter_num(ref_id={},state={},depth={})",
+                    i.ref_obj_id,
+                    if i.active { "active" } else { "drained" },
+                    i.depth
+                ),
                 StackSlot::Bytes(b) if b.iter().all(|x| *x == Byte::Invalid) => continue,
                 // The kernel prints the slot's bytes from the highest address down.
                 StackSlot::Bytes(b) => b
@@ -44,6 +58,7 @@ pub fn state_line(state: &State) -> String {
                         Byte::Invalid => '?',
                         Byte::Misc => 'm',
                         Byte::Zero => '0',
+                        Byte::Dynptr => 'd',
                     })
                     .collect(),
             };

@@ -5,12 +5,16 @@
 
 pub mod availability;
 pub mod branch;
+pub mod btf_ptr;
 pub mod case;
 pub mod case_btf;
 pub mod cfg;
 pub mod ctx;
+pub mod dynptr;
 pub mod explore;
 pub mod helpers;
+pub mod iter;
+pub mod kfunc;
 pub mod live;
 pub mod log;
 pub mod map_compat;

@@ -8,6 +8,7 @@ use bpf_patch::elf::BpfObject;
 
 use super::explore::{verify_observed, Env, Outcome, Report};
 use super::helpers::Version;
+use super::kfunc::KfuncTable;
 use super::log::{state_line, Listing};
 use crate::load::{LoadError, LoadOptions, ObjectImage, ProgType};
 
@@ -41,6 +42,12 @@ pub struct CheckOptions {
     /// instruction per line, then the registers there. 2: every explored instruction with
     /// the state before it (the kernel's log level 2).
     pub log_level: u8,
+    /// Model a device-bound XDP load (`BPF_F_XDP_DEV_BOUND_ONLY`): the XDP metadata kfuncs
+    /// are accepted.
+    pub dev_bound: bool,
+    /// The target kernel's BTF for kfunc prototypes; `None`: the running kernel's
+    /// ([`crate::verifier::kfunc::VMLINUX`]) when it has one.
+    pub kernel_btf: Option<std::path::PathBuf>,
 }
 
 /// Lines of the path that ended in a rejection, each instruction with its assembly.
@@ -70,6 +77,14 @@ pub fn check_object_with(
     let read_only: Vec<bool> = image.maps.iter().map(|m| m.read_only).collect();
     let gpl = obj.license.as_deref().is_some_and(gpl_compatible);
     let btf = obj.btf().ok().flatten();
+    let kfuncs = match &check.kernel_btf {
+        Some(path) => Some(
+            KfuncTable::from_file(path)
+                .map_err(|e| LoadError::Malformed { section: "kernel BTF".into(), message: e.to_string() })?,
+        ),
+        None if image.kfuncs.is_empty() => None,
+        None => KfuncTable::running(),
+    };
     let mut out = Vec::new();
     let selected = |name: &str| check.only.as_deref().is_none_or(|o| o == name);
     for (name, l) in image.programs.iter().filter(|(n, _)| selected(n)) {
@@ -85,7 +100,8 @@ pub fn check_object_with(
             gpl,
             allow_uninit_stack: true,
             kfuncs: &image.kfuncs,
-            dev_bound: false,
+            dev_bound: check.dev_bound,
+            kfunc_table: kfuncs.as_ref(),
             funcs: funcs.as_deref(),
         };
         let listing = if check.log_level > 0 { Listing::new(&l.insns) } else { Listing::default() };

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use super::dynptr::{DynptrSlot, DynptrType};
+use super::iter::IterSlot;
 use super::scalar::Scalar;
 
 /// What a pointer points into.
@@ -48,6 +50,14 @@ pub enum PtrKind {
         /// `MEM_RINGBUF`: a ringbuf record (`bpf_ringbuf_reserve`).
         ringbuf: bool,
     },
+    /// `PTR_TO_BTF_ID`: a kernel struct (its BTF id in the kernel's BTF), read only.
+    BtfId {
+        /// The struct's BTF id.
+        type_id: u32,
+        /// `PTR_TRUSTED` (never NULL; `bpf_cast_to_kern_ctx`'s result). Others may be NULL at
+        /// run time although their type does not say so.
+        trusted: bool,
+    },
     /// `PTR_TO_FUNC`: the address of the subprogram starting at slot `subprog` (a callback).
     Func {
         /// First slot of the subprogram.
@@ -71,6 +81,8 @@ impl PtrKind {
             PtrKind::Mem { rdonly: true, .. } => "rdonly_mem",
             PtrKind::Mem { .. } => "mem",
             PtrKind::Func { .. } => "func",
+            PtrKind::BtfId { trusted: true, .. } => "trusted_ptr_",
+            PtrKind::BtfId { .. } => "untrusted_ptr_",
         }
     }
 }
@@ -93,12 +105,27 @@ pub struct Ptr {
     /// The acquired reference it belongs to (`ref_obj_id`; 0: none), released by the helper
     /// that consumes it.
     pub ref_obj_id: u32,
+    /// A dynptr slice: the id of the dynptr it was made from (`dynptr_id`; 0: none).
+    pub dynptr_id: u32,
+    /// A `bpf_dynptr_slice[_rdwr]` result: the dynptr type flag its type carries
+    /// (`PTR_TO_MEM | DYNPTR_TYPE_*`); `bpf_dynptr_data` slices are untyped.
+    pub slice_of: Option<DynptrType>,
 }
 
 impl Ptr {
     /// A pointer with no variable part.
     pub fn new(kind: PtrKind, off: i32) -> Ptr {
-        Ptr { kind, off, var: Scalar::constant(0), id: 0, maybe_null: false, range: 0, ref_obj_id: 0 }
+        Ptr {
+            kind,
+            off,
+            var: Scalar::constant(0),
+            id: 0,
+            maybe_null: false,
+            range: 0,
+            ref_obj_id: 0,
+            dynptr_id: 0,
+            slice_of: None,
+        }
     }
 
     /// The kernel's name including `_or_null`.
@@ -149,6 +176,9 @@ impl Reg {
                     && (a.range <= b.range)
                     && (a.id == 0) == (b.id == 0)
                     && (a.ref_obj_id == 0) == (b.ref_obj_id == 0)
+                    // Exact: which dynptr a slice dies with matters (the kernel maps ids).
+                    && a.dynptr_id == b.dynptr_id
+                    && a.slice_of == b.slice_of
             }
             _ => false,
         }
@@ -193,6 +223,9 @@ pub enum Byte {
     Misc,
     /// Known zero (`STACK_ZERO`).
     Zero,
+    /// Part of a dynptr or an iterator (`STACK_DYNPTR`, `STACK_ITER`): neither readable nor
+    /// data.
+    Dynptr,
 }
 
 /// One 8-byte stack slot.
@@ -202,6 +235,10 @@ pub enum StackSlot {
     Spill(Reg),
     /// Per-byte contents.
     Bytes([Byte; 8]),
+    /// Half of a dynptr ([`super::dynptr`]).
+    Dynptr(DynptrSlot),
+    /// An iterator ([`super::iter`]).
+    Iter(IterSlot),
 }
 
 impl StackSlot {
@@ -211,6 +248,7 @@ impl StackSlot {
             StackSlot::Bytes(b) => *b,
             StackSlot::Spill(Reg::Scalar(s)) if s.as_const() == Some(0) => [Byte::Zero; 8],
             StackSlot::Spill(_) => [Byte::Misc; 8],
+            StackSlot::Dynptr(_) | StackSlot::Iter(_) => [Byte::Dynptr; 8],
         }
     }
 
@@ -218,12 +256,15 @@ impl StackSlot {
         match (self, other) {
             (StackSlot::Bytes(a), _) if a.iter().all(|b| *b == Byte::Invalid) => true,
             (StackSlot::Spill(a), StackSlot::Spill(b)) => a.includes(b),
+            // The same dynptr (`stacksafe` maps ids; equal ids are the conservative case).
+            (StackSlot::Dynptr(a), StackSlot::Dynptr(b)) => a == b,
+            (StackSlot::Iter(a), StackSlot::Iter(b)) => a.includes(b),
             (StackSlot::Bytes(a), o) => {
                 let b = o.bytes();
                 a.iter()
                     .zip(b)
                     .all(|(x, y)| *x == Byte::Invalid || *x == y || (*x == Byte::Misc && y == Byte::Zero))
-                    && !matches!(o, StackSlot::Spill(Reg::Ptr(_)))
+                    && !matches!(o, StackSlot::Spill(Reg::Ptr(_)) | StackSlot::Dynptr(_) | StackSlot::Iter(_))
             }
             _ => false,
         }

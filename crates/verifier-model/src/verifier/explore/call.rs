@@ -4,6 +4,7 @@
 
 use bpf_patch::op::Reg as R;
 
+use super::kcall::{changes_packet, DynArg};
 use super::{
     reject, unknown, unsupported, widen, Explorer, Step, Stop, FOR_EACH_MAP_ELEM, LOOP, TAIL_CALL,
     WIDEN_AFTER,
@@ -11,11 +12,19 @@ use super::{
 use crate::load::ProgType;
 use crate::verifier::availability;
 use crate::verifier::ctx::Access;
+use crate::verifier::dynptr::{self, DynptrSlot, DynptrType};
 use crate::verifier::helpers::{proto, Arg, Ret, Version};
 use crate::verifier::map_compat::{self, map_type};
 use crate::verifier::scalar::Scalar;
 use crate::verifier::state::{Frame, Ptr, PtrKind, Reg, State};
 use crate::verifier::subprog::{FuncArg, FuncInfo, MAX_CALL_FRAMES};
+
+/// `BPF_FUNC_dynptr_from_mem`.
+const DYNPTR_FROM_MEM: i32 = 197;
+/// `BPF_FUNC_ringbuf_reserve_dynptr`.
+const RINGBUF_RESERVE_DYNPTR: i32 = 198;
+/// `BPF_FUNC_dynptr_write`.
+const DYNPTR_WRITE: i32 = 202;
 
 impl<'a> Explorer<'a> {
     pub(super) fn call_helper(&mut self, pc: usize, mut st: State, next: usize, id: i32) -> Step {
@@ -31,6 +40,8 @@ impl<'a> Explorer<'a> {
         let mut map = None;
         let mut callback = None;
         let mut release = None;
+        let mut dyn_release = None;
+        let mut dynptr_seen: Option<DynptrSlot> = None;
         let mut i = 0;
         while i < p.args.len() {
             let regno = (i + 1) as u8;
@@ -90,7 +101,15 @@ impl<'a> Explorer<'a> {
                     }
                     i += 1;
                 }
-                // ARG_CONST_ALLOC_SIZE_OR_ZERO: the record's size must be known.
+                // ARG_CONST_ALLOC_SIZE_OR_ZERO: the record's (slice's) size must be known.
+                Arg::ConstSize | Arg::ConstSizeOrZero
+                    if matches!(p.ret, Ret::AllocMemOrNull | Ret::DynptrMemOrNull) =>
+                {
+                    match v {
+                        Reg::Scalar(s) if s.as_const().is_some() => {}
+                        _ => return reject(pc, format!("R{regno} is not a known constant'")),
+                    }
+                }
                 Arg::ConstSize if p.ret == Ret::AllocMemOrNull => match v {
                     Reg::Scalar(s) if s.as_const().is_some() => {}
                     _ => return reject(pc, format!("R{regno} is not a known constant'")),
@@ -120,8 +139,35 @@ impl<'a> Explorer<'a> {
                     Reg::Scalar(s) if s.as_const() == Some(0) => {}
                     _ => expect("fp")?,
                 },
-                Arg::Dynptr | Arg::UninitDynptr => {
-                    return unsupported(pc, format!("helper {} argument {:?}", p.name, p.args[i]))
+                Arg::Dynptr | Arg::UninitDynptr | Arg::ReleaseDynptr => {
+                    let Reg::Ptr(q @ Ptr { kind: PtrKind::Stack { frame }, .. }) = v else {
+                        return reject(
+                            pc,
+                            format!("R{regno} type={} expected=fp, dynptr_ptr", v.type_name()),
+                        );
+                    };
+                    let what = match p.args[i] {
+                        Arg::UninitDynptr if id == RINGBUF_RESERVE_DYNPTR => {
+                            DynArg::Uninit(DynptrType::Ringbuf, None)
+                        }
+                        Arg::UninitDynptr => DynArg::Uninit(DynptrType::Local, None),
+                        Arg::ReleaseDynptr => {
+                            // check_func_arg, OBJ_RELEASE: the dynptr must hold a reference.
+                            let f = st.frames.get(usize::from(frame));
+                            let held = f
+                                .and_then(|f| dynptr::spi(&q, f).ok().and_then(|s| dynptr::slot(f, s)))
+                                .map(|d| d.ref_obj_id)
+                                .filter(|r| *r != 0);
+                            let Some(r) = held else {
+                                return reject(pc, format!("arg {regno} is an unacquired reference"));
+                            };
+                            dyn_release = Some((usize::from(frame), r));
+                            DynArg::Init(Some(DynptrType::Ringbuf))
+                        }
+                        _ => DynArg::Init(None),
+                    };
+                    let d = self.dynptr_arg(pc, &mut st, regno, v, what)?;
+                    dynptr_seen = Some(d);
                 }
             }
             i += 1;
@@ -136,6 +182,22 @@ impl<'a> Explorer<'a> {
         }
         if let Some(id) = release {
             release_reference(&mut st, id);
+        }
+        if let Some((frame, r)) = dyn_release {
+            dynptr::release(&mut st, frame, r);
+        }
+        if id == DYNPTR_FROM_MEM
+            && !matches!(st.cur().regs[1], Reg::Ptr(Ptr { kind: PtrKind::MapValue { .. }, .. }))
+        {
+            let t = st.cur().regs[1].type_name();
+            return reject(pc, format!("Unsupported reg type {t} for bpf_dynptr_from_mem data"));
+        }
+        // A packet change (bpf_dynptr_write to an skb or skb_meta dynptr counts as one) kills
+        // packet pointers and packet slices.
+        let skb_write = id == DYNPTR_WRITE
+            && dynptr_seen.is_some_and(|d| matches!(d.ty, DynptrType::Skb | DynptrType::SkbMeta));
+        if changes_packet(id) || skb_write {
+            dynptr::clear_packet_pointers(&mut st);
         }
         if id == TAIL_CALL && !st.refs.is_empty() {
             return reject(pc, "tail_call would lead to reference leak");
@@ -182,6 +244,17 @@ impl<'a> Explorer<'a> {
                 ptr.id = self.fresh_id();
                 ptr.ref_obj_id = ptr.id;
                 st.refs.push((ptr.id, pc));
+                Reg::Ptr(ptr)
+            }
+            Ret::DynptrMemOrNull => {
+                let d = dynptr_seen.expect("bpf_dynptr_data's first argument is an initialised dynptr");
+                let Reg::Scalar(size) = st.cur().regs[3] else { return unsupported(pc, "slice size") };
+                let size = u32::try_from(size.as_const().unwrap_or(u64::MAX)).unwrap_or(u32::MAX);
+                let mut ptr = Ptr::new(PtrKind::Mem { size, rdonly: false, ringbuf: false }, 0);
+                ptr.maybe_null = true;
+                ptr.id = self.fresh_id();
+                ptr.dynptr_id = d.id;
+                ptr.ref_obj_id = d.ref_obj_id;
                 Reg::Ptr(ptr)
             }
             other => return unsupported(pc, format!("helper return {other:?}")),
@@ -438,7 +511,7 @@ fn invalid_scalar(ctx: &str, reg: &str, v: &Scalar, (lo, hi): (i64, i64)) -> Str
 
 /// `release_reference`: the reference goes, and every register or spill holding a pointer of
 /// it becomes an unknown scalar (`mark_reg_invalid` for a privileged loader).
-pub(super) fn release_reference(st: &mut State, id: u32) {
+pub(crate) fn release_reference(st: &mut State, id: u32) {
     st.refs.retain(|(r, _)| *r != id);
     st.for_each_reg_mut(|r| {
         if matches!(r, Reg::Ptr(p) if p.ref_obj_id == id) {

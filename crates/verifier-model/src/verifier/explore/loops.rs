@@ -1,5 +1,5 @@
-//! Loops the kernel lets a program run without a visible bound: `may_goto` and the callbacks of
-//! `bpf_loop` / `bpf_for_each_map_elem`. Their heads are forced prune points where a state of
+//! Loops the kernel lets a program run without a visible bound: `may_goto`, the callbacks of
+//! `bpf_loop` / `bpf_for_each_map_elem` and open-coded iterators (`bpf_iter_num_next`). Their heads are forced prune points where a state of
 //! an earlier iteration that is still being explored and includes the new one ends the loop
 //! (`is_state_visited`), and where scalars that changed since the previous iteration are
 //! widened (`widen_imprecise_scalars`) once `WIDEN_AFTER` iterations were followed exactly.
@@ -7,7 +7,8 @@
 use bpf_patch::op::{CallTarget, Op};
 
 use super::{unknown, Explorer, FOR_EACH_MAP_ELEM, LOOP, WIDEN_AFTER};
-use crate::verifier::state::{Reg, StackSlot, State};
+use crate::verifier::iter;
+use crate::verifier::state::{Ptr, PtrKind, Reg, StackSlot, State};
 
 impl Explorer<'_> {
     /// Which loop-convergence rule of `is_state_visited` applies at `pc`.
@@ -15,6 +16,9 @@ impl Explorer<'_> {
         match self.index[pc].map(|k| self.ops[k].1) {
             Some(Op::MayGoto { .. }) => LoopHead::MayGoto,
             Some(Op::Call(CallTarget::Helper(LOOP | FOR_EACH_MAP_ELEM))) => LoopHead::Callback,
+            Some(Op::Call(CallTarget::Kfunc { btf_id, off: 0 })) if self.is_iter_next(btf_id) => {
+                LoopHead::IterNext
+            }
             _ => LoopHead::No,
         }
     }
@@ -58,8 +62,18 @@ pub(super) enum LoopHead {
     Callback,
     /// A `may_goto`.
     MayGoto,
+    /// A `bpf_iter_num_next` call.
+    IterNext,
     /// Anything else.
     No,
+}
+
+/// Whether R1 at a `bpf_iter_num_next` call points to an active iterator: only then does a
+/// state of an earlier iteration that includes this one end the loop.
+pub(super) fn iter_active(st: &State) -> bool {
+    let Reg::Ptr(p @ Ptr { kind: PtrKind::Stack { frame }, .. }) = st.cur().regs[1] else { return false };
+    let Some(f) = st.frames.get(usize::from(frame)) else { return false };
+    iter::spi(&p, f).ok().and_then(|s| iter::slot(f, s)).is_some_and(|i| i.active)
 }
 
 /// `widen_imprecise_scalars`: scalars of `cur` (registers and spilled slots) that differ from

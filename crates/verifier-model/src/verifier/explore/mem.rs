@@ -6,6 +6,7 @@ use bpf_patch::op::Reg as R;
 use super::{reject, unknown, unsupported, Explorer, Stop};
 use crate::load::ProgType;
 use crate::verifier::ctx::{self, Access, CtxField};
+use crate::verifier::dynptr;
 use crate::verifier::scalar::Scalar;
 use crate::verifier::state::{Byte, Frame, Ptr, PtrKind, Reg, StackSlot, State, STACK_SLOTS};
 use crate::verifier::subprog;
@@ -64,6 +65,13 @@ impl Explorer<'_> {
                         Ok(stack_read(pc, &st.frames[frame], off, size, self.env.allow_uninit_stack)?)
                     }
                     Access::Write => {
+                        if matches!(st.frames[frame].slot(slot_of(off).0), StackSlot::Iter(_)) {
+                            return unsupported(pc, "a store over an iterator");
+                        }
+                        // check_stack_write_fixed_off: a write into a dynptr destroys it.
+                        if let Err(m) = dynptr::destroy(st, frame, slot_of(off).0) {
+                            return reject(pc, m);
+                        }
                         stack_write(&mut st.frames[frame], off, size, value.unwrap_or_else(unknown));
                         Ok(Reg::NotInit)
                     }
@@ -186,6 +194,29 @@ impl Explorer<'_> {
                 }
                 Ok(unknown())
             }
+            PtrKind::BtfId { type_id, .. } => {
+                // check_ptr_to_btf_access: read only, a constant non-negative offset.
+                let Some(table) = self.env.kfunc_table else {
+                    return unsupported(pc, "kernel pointer without BTF");
+                };
+                if access == Access::Write {
+                    return unsupported(pc, "write through a kernel pointer");
+                }
+                let tname = crate::verifier::btf_ptr::struct_name(table, type_id);
+                if p.var.as_const() != Some(0) {
+                    return unsupported(pc, "variable offset into a kernel struct");
+                }
+                if off < 0 {
+                    return reject(pc, format!("R{r} is ptr_{tname} invalid negative access: off={off}"));
+                }
+                match crate::verifier::btf_ptr::read(table, type_id, off as u64, u64::from(size)) {
+                    Ok(crate::verifier::btf_ptr::Field::Scalar) => Ok(unknown()),
+                    Ok(crate::verifier::btf_ptr::Field::Ptr(id)) => {
+                        Ok(Reg::Ptr(Ptr::new(PtrKind::BtfId { type_id: id, trusted: false }, 0)))
+                    }
+                    Err(m) => reject(pc, m),
+                }
+            }
             PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. } => {
                 reject(pc, format!("R{r} invalid mem access '{}'", p.kind.name()))
             }
@@ -215,13 +246,24 @@ impl Explorer<'_> {
                 self.touch_stack(st, usize::from(frame), off);
                 let f = &mut st.frames[usize::from(frame)];
                 if access == Access::Write {
+                    // check_stack_range_initialized in raw mode: no helper writes into a dynptr.
+                    for k in 0..i64::from(size) {
+                        let (s, b) = slot_of(off + k);
+                        if matches!(f.slot(s), StackSlot::Iter(_)) {
+                            return unsupported(pc, "a helper writing over an iterator");
+                        }
+                        if f.slot(s).bytes()[b] == Byte::Dynptr {
+                            return reject(pc, format!("potential write to dynptr at off={} disallowed", off + k));
+                        }
+                    }
                     stack_write(f, off, size, unknown());
                 } else {
                     for k in 0..i64::from(size) {
                         let b = off + k;
                         let slot = ((-b - 1) / 8) as usize;
                         let byte = (b.rem_euclid(8)) as usize;
-                        if f.slot(slot).bytes()[byte] == Byte::Invalid && !self.env.allow_uninit_stack {
+                        let b = f.slot(slot).bytes()[byte];
+                        if b == Byte::Dynptr || (b == Byte::Invalid && !self.env.allow_uninit_stack) {
                             return reject(pc, format!("invalid indirect read from stack R{regno} off {}+{} size {size}", off, k));
                         }
                     }
@@ -260,7 +302,7 @@ pub(super) fn stack_read(pc: usize, f: &Frame, off: i64, size: u32, allow_uninit
         let (s, b) = slot_of(off + k);
         match (s < STACK_SLOTS).then(|| f.slot(s).bytes()[b]) {
             Some(Byte::Invalid) if allow_uninit => all_zero = false,
-            Some(Byte::Invalid) | None => {
+            Some(Byte::Invalid | Byte::Dynptr) | None => {
                 return reject(pc, format!("invalid read from stack off {off}+{k} size {size}"));
             }
             Some(Byte::Misc) => all_zero = false,

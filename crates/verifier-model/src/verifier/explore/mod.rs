@@ -15,9 +15,12 @@
 //! deeper, as the kernel does; past 128 iterations the scalars that changed since
 //! the previous iteration are widened so that the loop converges.
 //!
-//! What is not modelled yet (kfunc calls, timer callbacks, dynptrs, atomics outside the stack
-//! and map values, helpers missing from [`super::helpers::CURRENT`]) ends the exploration with
-//! [`Outcome::Unsupported`], never with a verdict.
+//! Kfunc calls and dynptr arguments are checked in `kcall` against prototypes from the
+//! kernel's BTF ([`super::kfunc`]), dynptr stack slots kept as [`super::dynptr`] describes.
+//!
+//! What is not modelled yet (kfuncs taking or returning kernel objects, timer callbacks,
+//! atomics outside the stack and map values, helpers missing from [`super::helpers::CURRENT`])
+//! ends the exploration with [`Outcome::Unsupported`], never with a verdict.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -27,6 +30,7 @@ use bpf_patch::{Insn, Slot};
 
 use super::ctx::Access;
 use super::helpers::Version;
+use super::kfunc::KfuncTable;
 use super::live::Liveness;
 use super::scalar::Scalar;
 use super::state::{Frame, Ptr, PtrKind, Reg, State};
@@ -35,11 +39,13 @@ use crate::load::{MapShape, ProgType};
 use loops::{widen, LoopHead};
 
 mod call;
+mod kcall;
 mod loops;
 mod mem;
 mod prune;
 mod refine;
 
+pub(crate) use call::release_reference;
 use prune::{Kept, Open, PrunePoint};
 
 /// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
@@ -82,6 +88,8 @@ pub struct Env<'a> {
     pub kfuncs: &'a [String],
     /// Loaded device-bound (`BPF_F_XDP_DEV_BOUND_ONLY`).
     pub dev_bound: bool,
+    /// The target kernel's kfunc prototypes (its BTF); kfunc calls are not modelled without.
+    pub kfunc_table: Option<&'a KfuncTable>,
     /// The program's BTF `func_info` (linkage of each function, prototypes of global ones);
     /// `None` when it is loaded without BTF (callbacks are then refused, and subprograms may
     /// not tail-call or use `LD_ABS`).
@@ -154,6 +162,8 @@ struct Explorer<'a> {
     cur_entry: Option<(usize, usize)>,
     /// First slots of the global functions explored paths call.
     called: Vec<usize>,
+    /// The kfuncs the program calls, by call `imm`.
+    kfuncs: HashMap<i32, kcall::Resolved>,
 }
 
 fn reject<T>(insn: usize, message: impl Into<String>) -> Result<T, Stop> {
@@ -218,29 +228,20 @@ pub fn verify_observed(
     if let Err(e) = super::cfg::check_cfg(&ops, insns.len(), subprogs.clone()) {
         return early(e.insn.index(), e.message);
     }
-    // add_kfunc_call: the XDP metadata kfuncs need a device-bound program.
-    for (_, op) in &ops {
-        if let Op::Call(CallTarget::Kfunc { btf_id, .. }) = op {
-            let name = usize::try_from(*btf_id - 1).ok().and_then(|i| env.kfuncs.get(i));
-            if name.is_some_and(|n| n.starts_with("bpf_xdp_metadata_")) && !env.dev_bound {
-                let diag = Diag {
-                    insn: 0,
-                    message: "metadata kfuncs require device-bound program".into(),
-                    regs: String::new(),
-                    path: Vec::new(),
-                };
-                return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
-            }
-        }
-    }
+    let kfuncs = match kcall::resolve(&ops, env) {
+        Ok(k) => k,
+        Err(message) => return early(0, message),
+    };
     let mut index = vec![None; insns.len()];
     for (i, (s, _)) in ops.iter().enumerate() {
         index[s.index()] = Some(i);
     }
     let mut prune = vec![false; insns.len()];
     for &(s, op) in &ops {
-        // Force checkpoints: loops through callbacks and may_goto converge at these.
-        if matches!(op, Op::MayGoto { .. } | Op::Call(CallTarget::Helper(LOOP | FOR_EACH_MAP_ELEM))) {
+        // Force checkpoints: loops through callbacks, may_goto and iterators converge here.
+        if matches!(op, Op::MayGoto { .. } | Op::Call(CallTarget::Helper(LOOP | FOR_EACH_MAP_ELEM)))
+            || kcall::iter_next_call(&op, &kfuncs)
+        {
             prune[s.index()] = true;
         }
         let rel = match op {
@@ -273,6 +274,7 @@ pub fn verify_observed(
         seq: 0,
         cur_entry: None,
         called: Vec::new(),
+        kfuncs,
     };
     let mut regs = [Reg::NotInit; 11];
     regs[1] = Reg::Ptr(Ptr::new(PtrKind::Ctx, 0));
@@ -399,12 +401,14 @@ impl<'a> Explorer<'a> {
                 let loop_hit = |s: &State| match loop_head {
                     LoopHead::Callback => s.includes(&state),
                     LoopHead::MayGoto => s.may_goto_depth != state.may_goto_depth && s.includes(&state),
+                    LoopHead::IterNext => loops::iter_active(&state) && s.includes(&state),
                     LoopHead::No => false,
                 };
                 if loop_head != LoopHead::No && point.open.iter().flatten().any(|o| loop_hit(&o.state)) {
                     continue;
                 }
-                if point.exact.contains(&clean) {
+                // is_state_visited skips the infinite loop check at iterator heads.
+                if point.exact.contains(&clean) && loop_head != LoopHead::IterNext {
                     let diag = Diag {
                         insn: pc,
                         message: format!("infinite loop detected at insn {pc}"),
@@ -667,7 +671,8 @@ impl<'a> Explorer<'a> {
                 st.frames.push(self.callee_frame(&st, regs, pc, target));
                 Ok(vec![(target, st)])
             }
-            Op::Call(CallTarget::Kfunc { .. }) => unsupported(pc, "kfunc call"),
+            Op::Call(CallTarget::Kfunc { btf_id, off: 0 }) => self.call_kfunc(pc, st, next, btf_id),
+            Op::Call(CallTarget::Kfunc { .. }) => unsupported(pc, "kfunc call into a module's BTF"),
             Op::Callx { .. } => unsupported(pc, "callx"),
             Op::Exit => self.exit(pc, st),
         }

@@ -48,6 +48,12 @@ impl Explorer<'_> {
                 if z.as_const() == Some(0) && matches!(cond, Cond::Eq | Cond::Ne) && width == Width::W64 =>
             {
                 let (eq_next, ne_next) = if cond == Cond::Eq { (taken, fall) } else { (fall, taken) };
+                if matches!(p.kind, PtrKind::BtfId { trusted: false, .. }) {
+                    // An untrusted kernel pointer may be NULL: both ways, nothing learnt.
+                    let mut out = vec![(eq_next, st.clone()), (ne_next, st)];
+                    out.sort_by_key(|(n, _)| usize::from(*n != fall));
+                    return Ok(out);
+                }
                 if !p.maybe_null {
                     // A non-NULL pointer is never 0.
                     return Ok(vec![(ne_next, st)]);
@@ -65,13 +71,25 @@ impl Explorer<'_> {
                 let mut f = st;
                 let pkt = |p: &Ptr| matches!(p.kind, PtrKind::Packet);
                 let end = |p: &Ptr| matches!(p.kind, PtrKind::PacketEnd);
+                // try_match_pkt_pointers: `pkt' ? pkt_end` and `pkt_meta' ? pkt` (the
+                // unmodified data pointer bounds the metadata).
+                let bounded = |a: &Ptr, b: &Ptr| {
+                    (pkt(a) && end(b))
+                        || (a.kind == PtrKind::PacketMeta
+                            && pkt(b)
+                            && b.off == 0
+                            && b.var.as_const() == Some(0))
+                };
                 // (state that learns, pointer) per kernel's find_good_pkt_pointers.
                 match cond {
-                    Cond::Gt | Cond::Ge if pkt(&x) && end(&y) => good_pkt(&mut f, &x),
-                    Cond::Gt | Cond::Ge if end(&x) && pkt(&y) => good_pkt(&mut t, &y),
-                    Cond::Lt | Cond::Le if pkt(&x) && end(&y) => good_pkt(&mut t, &x),
-                    Cond::Lt | Cond::Le if end(&x) && pkt(&y) => good_pkt(&mut f, &y),
+                    Cond::Gt | Cond::Ge if bounded(&x, &y) => good_pkt(&mut f, &x),
+                    Cond::Gt | Cond::Ge if bounded(&y, &x) => good_pkt(&mut t, &y),
+                    Cond::Lt | Cond::Le if bounded(&x, &y) => good_pkt(&mut t, &x),
+                    Cond::Lt | Cond::Le if bounded(&y, &x) => good_pkt(&mut f, &y),
                     _ if x.kind == y.kind || pkt(&x) || end(&x) => {}
+                    // Privileged: any two pointers compare; with neither possibly NULL the
+                    // kernel learns nothing (a slice compared with its bounce buffer).
+                    _ if !x.maybe_null && !y.maybe_null => {}
                     _ => return unsupported(pc, "comparison of unrelated pointers"),
                 }
                 Ok(vec![(fall, f), (taken, t)])

@@ -1,0 +1,16 @@
+; The conntrack kfuncs are for XDP and TC only.
+; kernel: reject: calling kernel function bpf_skb_ct_lookup is not allowed
+; type: socket_filter
+; kfunc: bpf_skb_ct_lookup
+; kfunc: bpf_ct_release
+r6 = r1
+*(u64 *)(r10 -8) = 0x0
+r1 = r6
+r2 = r10
+r2 += -8
+r3 = 0x0
+r4 = r2
+r5 = 0x0
+call kfunc 0x1
+r0 = 0x0
+exit

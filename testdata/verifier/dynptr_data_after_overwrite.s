@@ -1,0 +1,28 @@
+; Destroying a local dynptr invalidates its bpf_dynptr_data slices.
+; kernel: reject: R7 invalid mem access 'scalar'
+; type: xdp
+; map: 2 4 16 1
+*(u32 *)(r10 -4) = 0x0
+ld_pseudo r1, 0x1, 0x0
+r2 = r10
+r2 += -4
+call 0x1
+if r0 == 0x0 goto <out>
+r1 = r0
+r2 = 0x10
+r3 = 0x0
+r4 = r10
+r4 += -32
+call 0xc5
+r1 = r10
+r1 += -32
+r2 = 0x0
+r3 = 0x8
+call 0xcb
+if r0 == 0x0 goto <out>
+r7 = r0
+*(u64 *)(r10 -32) = 0x0
+r0 = *(u64 *)(r7 + 0x0)
+out:
+r0 = 0x0
+exit

@@ -1,0 +1,13 @@
+; The bytes of a dynptr cannot be read directly.
+; kernel: reject: invalid read from stack off -16+0 size 8
+; type: xdp
+; kfunc: bpf_dynptr_from_xdp
+r6 = r1
+r1 = r6
+r2 = 0x0
+r3 = r10
+r3 += -16
+call kfunc 0x1
+r0 = *(u64 *)(r10 -16)
+r0 = 0x0
+exit

@@ -1,0 +1,22 @@
+; A writable metadata slice, NULL-checked, is written (§G P3b).
+; kernel: accept
+; type: sched_cls
+; kfunc: bpf_dynptr_from_skb_meta
+; kfunc: bpf_dynptr_slice_rdwr
+r6 = r1
+r1 = r6
+r2 = 0x0
+r3 = r10
+r3 += -16
+call kfunc 0x1
+r1 = r10
+r1 += -16
+r2 = 0x0
+r3 = 0x0
+r4 = 0x4
+call kfunc 0x2
+if r0 == 0x0 goto <out>
+*(u32 *)(r0 + 0x0) = 0x0
+out:
+r0 = 0x0
+exit

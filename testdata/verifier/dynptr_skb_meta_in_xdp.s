@@ -1,0 +1,12 @@
+; XDP may not call bpf_dynptr_from_skb_meta (its kfunc set is TC only, §G P2).
+; kernel: reject: calling kernel function bpf_dynptr_from_skb_meta is not allowed
+; type: xdp
+; kfunc: bpf_dynptr_from_skb_meta
+r6 = r1
+r1 = r6
+r2 = 0x0
+r3 = r10
+r3 += -16
+call kfunc 0x1
+r0 = 0x0
+exit

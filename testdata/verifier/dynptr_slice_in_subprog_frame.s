@@ -1,0 +1,26 @@
+; A callee slices the caller's dynptr.
+; kernel: accept
+; type: xdp
+; kfunc: bpf_dynptr_from_xdp
+; kfunc: bpf_dynptr_slice
+r6 = r1
+r1 = r6
+r2 = 0x0
+r3 = r10
+r3 += -16
+call kfunc 0x1
+r1 = r10
+r1 += -16
+call <sub>
+r0 = 0x0
+exit
+sub:
+r2 = 0x0
+r3 = 0x0
+r4 = 0x4
+call kfunc 0x2
+if r0 == 0x0 goto <o>
+r0 = *(u32 *)(r0 + 0x0)
+o:
+r0 = 0x0
+exit

@@ -1,0 +1,22 @@
+; A 4-byte slice read as 8 bytes.
+; kernel: reject: R0 min value is outside of the allowed memory range
+; type: xdp
+; kfunc: bpf_dynptr_from_xdp
+; kfunc: bpf_dynptr_slice
+r6 = r1
+r1 = r6
+r2 = 0x0
+r3 = r10
+r3 += -16
+call kfunc 0x1
+r1 = r10
+r1 += -16
+r2 = 0x0
+r3 = 0x0
+r4 = 0x4
+call kfunc 0x2
+if r0 == 0x0 goto <out>
+r0 = *(u64 *)(r0 + 0x0)
+out:
+r0 = 0x0
+exit

@@ -1,0 +1,28 @@
+; An open-coded numbers iterator summing its values.
+; kernel: accept
+; type: xdp
+; kfunc: bpf_iter_num_new
+; kfunc: bpf_iter_num_next
+; kfunc: bpf_iter_num_destroy
+r6 = 0x0
+r1 = r10
+r1 += -8
+r2 = 0x0
+r3 = 0xa
+call kfunc 0x1
+loop:
+r1 = r10
+r1 += -8
+call kfunc 0x2
+if r0 == 0x0 goto <done>
+r1 = *(u32 *)(r0 + 0x0)
+r6 += r1
+goto <loop>
+done:
+r1 = r10
+r1 += -8
+call kfunc 0x3
+r0 = r6
+r0 &= 0x1
+r0 += 0x1
+exit

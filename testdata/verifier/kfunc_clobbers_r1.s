@@ -1,0 +1,12 @@
+; A kfunc call clobbers R1-R5 (§G R3).
+; kernel: reject: R1 !read_ok
+; type: xdp
+; kfunc: bpf_dynptr_from_xdp
+r6 = r1
+r1 = r6
+r2 = 0x0
+r3 = r10
+r3 += -16
+call kfunc 0x1
+r0 = r1
+exit
