@@ -1,10 +1,12 @@
 //! `bpfpatch check OBJ|DIR... [--prog NAME] [--prog-type T] [--log-level N] [--json] [--kernel]
-//! [--dev-bound] [--btf FILE]`:
+//! [--dev-bound] [--btf FILE] [--unrolled REPORT.json]`:
 //! the abstract verifier's verdict on each program, before loading; with `--kernel` (feature
 //! `kernel`) the running kernel's verdict next to it. Directories are searched for BPF ELF
 //! objects. Over several files, progress goes to stderr when it is a terminal and a summary
 //! ends the output. Exit 1 when a program is rejected; exit 2 when an input is not a
-//! readable BPF object (with one input, nothing else is printed).
+//! readable BPF object (with one input, nothing else is printed). With `--unrolled`, the
+//! regions an `unroll --json` report names are also held to their lowering's discipline
+//! ([`super::unrolled`]); a breach rejects the program.
 
 use std::cell::OnceCell;
 use std::fmt::Write as _;
@@ -53,6 +55,10 @@ pub struct Args {
     #[cfg(feature = "kernel")]
     #[arg(long)]
     pub kernel: bool,
+    /// The `unroll --json` report of the (single) object: check each unrolled region against
+    /// its lowering's discipline; a breach is a rejection.
+    #[arg(long)]
+    pub unrolled: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -143,6 +149,8 @@ struct Session<'a> {
     btf: &'a OnceCell<Btf>,
     target: &'a OnceCell<Target<'a>>,
     kconfig: std::collections::BTreeMap<String, u64>,
+    /// The regions of `--unrolled`.
+    regions: Option<Vec<bpf_unroll::Region>>,
 }
 
 /// Why a file has no verdicts.
@@ -188,8 +196,14 @@ impl Session<'_> {
         if let (Some(p), true) = (&args.prog, checks.is_empty()) {
             return Err(FileError::Input(anyhow::anyhow!("{file}: no program {p}")));
         }
-        #[allow(unused_mut)]
         let mut doc = json!({"file": file, "programs": checks.iter().map(program_json).collect::<Vec<_>>()});
+        if let Some(regions) = &self.regions {
+            let diags = super::unrolled::diagnostics(&bytes, regions)
+                .with_context(|| file.clone())
+                .map_err(FileError::Input)?;
+            super::unrolled::reject_programs(&mut doc, &diags);
+            doc["unrolled"] = json!(diags);
+        }
         #[cfg(feature = "kernel")]
         if args.kernel {
             self.add_kernel(&bytes, &mut doc);
@@ -245,6 +259,13 @@ fn program_json(c: &ProgramCheck) -> Value {
 pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let started = Instant::now();
     let paths = inputs(&args.objects)?;
+    let regions = match &args.unrolled {
+        Some(report) if paths.len() != 1 => {
+            anyhow::bail!("{}: --unrolled describes one object, {} given", report.display(), paths.len())
+        }
+        Some(report) => Some(super::unrolled::read_report(report)?),
+        None => None,
+    };
     let btf = OnceCell::new();
     let target = OnceCell::new();
     let session = Session {
@@ -253,6 +274,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         btf: &btf,
         target: &target,
         kconfig: running_kconfig(),
+        regions,
     };
     let progress = paths.len() > 1 && std::io::stderr().is_terminal();
     let mut files = Vec::with_capacity(paths.len());
@@ -279,7 +301,8 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         let _ = write!(std::io::stderr(), "\r\x1b[K");
     }
     let summary = summarize(&files, started.elapsed().as_secs_f64());
-    let rejected = summary["ours"]["reject"].as_u64().unwrap_or(0) > 0;
+    let rejected = summary["ours"]["reject"].as_u64().unwrap_or(0) > 0
+        || files.iter().any(|f| f["unrolled"].as_array().is_some_and(|d| !d.is_empty()));
     let text = if args.json {
         let mut doc = if files.len() == 1 { files.remove(0) } else { json!({"files": files}) };
         if paths.len() > 1 {
@@ -315,6 +338,9 @@ fn render_files(files: &[Value]) -> String {
         }
         if let Some(e) = f["kernel_error"].as_str() {
             let _ = writeln!(text, "  (kernel did not load the object) {e}");
+        }
+        for d in f["unrolled"].as_array().into_iter().flatten() {
+            let _ = writeln!(text, "  unrolled: {}", d["text"].as_str().unwrap_or(""));
         }
         for p in f["programs"].as_array().into_iter().flatten() {
             let msg = p["error"]["message"].as_str().map(|m| {

@@ -13,6 +13,7 @@ pub mod load;
 pub mod patch;
 pub mod run;
 pub mod unroll;
+pub mod unrolled;
 
 use std::io::Read;
 use std::path::Path;
