@@ -48,7 +48,7 @@ pub mod sites;
 pub use emit::{emit, emit_loadable, Driver, KernelIds, Lowering, Sequence};
 pub use error::UnrollError;
 pub use kfunc::{Abi, Kfunc};
-pub use regions::{check_regions, Region, RegionDiagnostic};
 pub use profile::{Profile, ProfileError};
+pub use regions::{check_regions, Region, RegionDiagnostic};
 pub use rewrite::{unroll, Options, Report, SiteReport};
 pub use sites::{find_sites, KfuncIds, Site};
