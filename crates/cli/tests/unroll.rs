@@ -51,7 +51,25 @@ fn json_report_names_each_site_at_its_place_in_the_output() {
             let obj = BpfObject::parse(&std::fs::read(&out_path).expect("written")).expect("parses");
             for site in sites {
                 let keys: Vec<&str> = site.as_object().expect("object").keys().map(String::as_str).collect();
-                assert_eq!(keys, ["emitted", "insn", "kfunc", "program", "regs_written", "stack_bytes"]);
+                // The keys, plus what `check --unrolled` needs (loadable scratch slots
+                // and kfunc ids: none for these lowerings).
+                assert_eq!(
+                    keys,
+                    [
+                        "emitted",
+                        "insn",
+                        "kfunc",
+                        "kfunc_ids",
+                        "program",
+                        "regs_written",
+                        "scratch",
+                        "stack_bytes"
+                    ]
+                );
+                assert_eq!(
+                    (&site["scratch"], &site["kfunc_ids"]),
+                    (&serde_json::Value::Null, &serde_json::json!([]))
+                );
                 let p = obj.program(site["program"].as_str().expect("name")).expect("function exists");
                 let at = site["insn"].as_u64().expect("index") as usize;
                 let n = site["emitted"].as_u64().expect("count") as usize;
