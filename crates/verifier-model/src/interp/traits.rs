@@ -122,10 +122,14 @@ pub(crate) fn claim_for_meta(x: &mut XdpCtx) -> Option<i64> {
     None
 }
 
+/// What a trait call finds: the trait state and the area's bounds, or the errno it returns at
+/// once.
+type Entry = Result<(XdpTraits, (u64, u64)), i64>;
+
 /// The context behind R1, its trait state after the call's v2 claim and header
 /// initialisation, and the area's bounds; `Err(errno)` for a call that returns without
 /// touching the area.
-fn enter(ctx: &mut HelperCtx<'_>, r1: u64) -> Result<Result<(XdpTraits, (u64, u64)), i64>, HelperError> {
+fn enter(ctx: &mut HelperCtx<'_>, r1: u64) -> Result<Entry, HelperError> {
     let mut x = ctx
         .vm
         .xdp
