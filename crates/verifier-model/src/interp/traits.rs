@@ -178,7 +178,8 @@ pub fn trait_set(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperErro
         return ret(Err::<(), _>(e), |()| 0);
     }
     let mem = &mut ctx.vm.memory;
-    let val = mem.read_bytes(a[2], a[3] as u32)?.to_vec();
+    // A 0-byte value (a v2 flag) may come with a NULL pointer: nothing is read.
+    let val = if a[3] == 0 { Vec::new() } else { mem.read_bytes(a[2], a[3] as u32)?.to_vec() };
     let mut area = read_area(mem, bounds)?;
     let r = codec::set(&mut area, t.format, a[1], &val, a[4]);
     if r.is_ok() {
@@ -200,7 +201,7 @@ pub fn trait_get(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperErro
     let mut out = [0u8; 8];
     let buf = a[3].min(out.len() as u64) as usize;
     let r = codec::get(&area, t.format, a[1], &mut out[..buf]);
-    if let Ok(n) = r {
+    if let Ok(n @ 1..) = r {
         mem.write_bytes(a[2], &out[..n])?;
     }
     ret(r, |n| n as i64)

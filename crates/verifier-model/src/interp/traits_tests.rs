@@ -282,3 +282,31 @@ fn contexts_without_traits_or_room() {
         assert_eq!(f.ok(Call::AdjustMeta(-(256 - 40))), want, "{format:?}");
     }
 }
+
+#[test]
+fn flags_need_no_buffer() {
+    // set(ctx, 7, NULL, 0, 0); then get(ctx, 7, NULL, 0): v2 stores a flag and reads it back
+    // as 0 bytes; v1 refuses the size before touching the NULL buffer.
+    let src = "r6 = r1
+r2 = 0x7
+r3 = 0x0
+r4 = 0x0
+r5 = 0x0
+call %bpf_xdp_trait_set
+if r0 != 0x0 goto <out>
+r1 = r6
+r2 = 0x7
+r3 = 0x0
+r4 = 0x0
+call %bpf_xdp_trait_get
+if r0 != 0x0 goto <out>
+r0 = 0x1
+out:
+exit";
+    for (format, want) in [(Format::V2, 1), (Format::V1, -EINVAL)] {
+        let mut v = asm_vm(src);
+        register(&mut v.helpers);
+        let r1 = v.setup_xdp(&XdpSetup { traits: Some(format), ..XdpSetup::new(vec![0; 64]) });
+        assert_eq!(v.run([r1, 0, 0, 0, 0]).map(|o| o.r0 as i64), Ok(want), "{format:?}");
+    }
+}
