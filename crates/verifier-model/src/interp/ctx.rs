@@ -244,8 +244,8 @@ pub fn xdp_adjust_head(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Help
 }
 
 /// `bpf_xdp_adjust_meta(ctx, delta)` as in `net/core/filter.c` (metadata a multiple of 4 and
-/// at most [`XdpCtx::max_meta_len`]). With packet traits, not below the trait area, and in v2
-/// not once traits are in use (v2; see [`super::traits`]).
+/// at most [`XdpCtx::max_meta_len`]). With packet traits: not below the trait area, and in v2
+/// not at all once traits are in use ([`super::traits`]).
 pub fn xdp_adjust_meta(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let x = xdp_of(ctx, a[0])?;
     if let Some(errno) = ctx.vm.xdp.as_mut().and_then(traits::claim_for_meta) {
