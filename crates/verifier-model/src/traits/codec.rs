@@ -3,7 +3,8 @@
 //!
 //! Every operation reads the header from the area's first 16 bytes (little-endian `u64`s,
 //! `high` then `low`, as the kernel's `struct __trait_hdr` is on a little-endian machine) and
-//! checks that the values it describes fit in the area ([`TraitError::Corrupt`] otherwise).
+//! checks that the bytes it touches (for a move or an insert: all values) lie in the area
+//! ([`TraitError::Corrupt`] otherwise).
 //! Lookups cost two popcounts; inserting or deleting moves the values of the higher keys with
 //! one `copy_within`, as the RFC's `memmove` (later its inline move) does. Bytes past the used
 //! size are never read as values and are left as they were (a delete does not clear them).
@@ -62,10 +63,9 @@ impl TraitHdr {
 
     /// Total length of the values the header describes (§E.2's popcount formula).
     pub fn values_len(self, format: Format) -> usize {
-        let (h, l, both) =
-            (self.high.count_ones(), self.low.count_ones(), (self.high & self.low).count_ones());
+        let (h, both) = (self.high.count_ones(), (self.high & self.low).count_ones());
         let n = match format {
-            Format::V1 => 2 * l + 4 * h + 2 * both,
+            Format::V1 => 2 * self.low.count_ones() + 4 * h + 2 * both,
             Format::V2 => 4 * h + 4 * both,
         };
         n as usize
@@ -93,11 +93,24 @@ impl TraitHdr {
     }
 }
 
+/// Reads the header (`Corrupt` when the area is shorter).
+fn header(area: &[u8]) -> Result<TraitHdr, TraitError> {
+    TraitHdr::read(area).ok_or(TraitError::Corrupt { size: TraitHdr::SIZE, room: area.len() })
+}
+
+/// `off .. off + len` if it lies in the area.
+fn span(area: &[u8], off: usize, len: usize) -> Result<std::ops::Range<usize>, TraitError> {
+    if off + len > area.len() {
+        return Err(TraitError::Corrupt { size: off + len, room: area.len() });
+    }
+    Ok(off..off + len)
+}
+
 /// Reads the header and checks the values it describes fit in `area`; returns it with the
 /// used size (`traits_size`).
 fn open(area: &[u8], format: Format) -> Result<(TraitHdr, usize), TraitError> {
     let room = area.len();
-    let h = TraitHdr::read(area).ok_or(TraitError::Corrupt { size: TraitHdr::SIZE, room })?;
+    let h = header(area)?;
     let size = TraitHdr::SIZE + h.values_len(format);
     if size > room {
         return Err(TraitError::Corrupt { size, room });
@@ -129,13 +142,14 @@ pub fn size(area: &[u8], format: Format) -> Result<usize, TraitError> {
 pub fn set(area: &mut [u8], format: Format, key: u64, val: &[u8], flags: u64) -> Result<(), TraitError> {
     let _ = flags;
     let (k, code) = check_set(format, key, val.len() as u64)?;
-    let (h, used) = open(area, format)?;
+    let h = header(area)?;
     let len = val.len();
     let off = h.value_offset(format, k);
     match h.value_len(format, k) {
         Some(stored) if stored != len => return Err(TraitError::SizeMismatch { key: k, stored, len }),
         Some(_) => {}
         None => {
+            let (_, used) = open(area, format)?;
             if used + len > area.len() {
                 return Err(TraitError::NoSpace { key: k, len, used, room: area.len() });
             }
@@ -143,7 +157,8 @@ pub fn set(area: &mut [u8], format: Format, key: u64, val: &[u8], flags: u64) ->
             area[..TraitHdr::SIZE].copy_from_slice(&h.with_code(k, code).to_bytes());
         }
     }
-    area[off..off + len].copy_from_slice(val);
+    let at = span(area, off, len)?;
+    area[at].copy_from_slice(val);
     Ok(())
 }
 
@@ -161,13 +176,13 @@ pub fn check_set(format: Format, key: u64, len: u64) -> Result<(u8, u8), TraitEr
 /// shorter than the value ([`TraitError::BufferTooSmall`]; nothing is copied).
 pub fn get(area: &[u8], format: Format, key: u64, out: &mut [u8]) -> Result<usize, TraitError> {
     let k = key_bit(key)?;
-    let (h, _) = open(area, format)?;
+    let h = header(area)?;
     let stored = h.value_len(format, k).ok_or(TraitError::NotSet { key: k })?;
     if stored > out.len() {
         return Err(TraitError::BufferTooSmall { key: k, stored, len: out.len() as u64 });
     }
-    let off = h.value_offset(format, k);
-    out[..stored].copy_from_slice(&area[off..off + stored]);
+    let at = span(area, h.value_offset(format, k), stored)?;
+    out[..stored].copy_from_slice(&area[at]);
     Ok(stored)
 }
 
@@ -188,8 +203,7 @@ pub fn del(area: &mut [u8], format: Format, key: u64) -> Result<(), TraitError> 
 /// header alone decides, so this works on v1 areas too.
 pub fn is_set(area: &[u8], key: u64) -> Result<bool, TraitError> {
     let k = key_bit(key)?;
-    let h = TraitHdr::read(area).ok_or(TraitError::Corrupt { size: TraitHdr::SIZE, room: area.len() })?;
-    Ok(h.contains(k))
+    Ok(header(area)?.contains(k))
 }
 
 /// Every set key with its value, ascending.
