@@ -1,5 +1,5 @@
-//! `bpf_verifier_model`: a concrete interpreter with modelled kernel memory (the abstract
-//! verifier comes with its issue).
+//! `bpf_verifier_model`: a concrete interpreter with modelled kernel memory, the abstract
+//! verifier, and the packet-traits codec ([`traits`]).
 //!
 //! ```
 //! use bpf_patch::text::assemble;
@@ -22,4 +22,5 @@ pub mod conformance;
 pub mod fuzz;
 pub mod interp;
 pub mod load;
+pub mod traits;
 pub mod verifier;

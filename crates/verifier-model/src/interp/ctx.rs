@@ -5,7 +5,8 @@
 //! u32 field load into a 64-bit load from the buff. [`XdpCtx`] models that: a 4-byte load below
 //! offset 24 through the context pointer is an `xdp_md` access and is translated; every other
 //! access reads the underlying wrapper bytes, as the kernel's own rewritten (unrolled) code
-//! does. Also `bpf_xdp_adjust_head` / `bpf_xdp_adjust_meta` with the kernel's bounds.
+//! does. Also `bpf_xdp_adjust_head` / `bpf_xdp_adjust_meta` with the kernel's bounds (and, for
+//! a context with packet traits, the RFC's: [`super::traits`]).
 
 use std::rc::Rc;
 
@@ -13,6 +14,8 @@ use super::drivers::{self, DriverKind, FramePlace, XdpDriver};
 use super::helpers::{HelperCtx, HelperError, Helpers};
 use super::layouts::Layouts;
 use super::memory::{Layout, LayoutError, MemError, Memory, RegionId, RegionKind};
+use super::traits::{self, XdpTraits};
+use crate::traits::Format;
 
 /// `BPF_FUNC_xdp_adjust_head`.
 pub const BPF_FUNC_XDP_ADJUST_HEAD: i32 = 44;
@@ -53,6 +56,9 @@ pub struct XdpSetup {
     pub driver: XdpDriver,
     /// The struct layouts the context is built from.
     pub layouts: Rc<Layouts>,
+    /// The packet-traits RFC version the kernel carries (kernel-notes §E), `None` for a
+    /// mainline kernel: see [`super::traits`].
+    pub traits: Option<Format>,
 }
 
 impl XdpSetup {
@@ -68,6 +74,7 @@ impl XdpSetup {
             max_meta_len: 255,
             driver: XdpDriver::default(),
             layouts: Rc::new(Layouts::v6_18()),
+            traits: None,
         }
     }
 }
@@ -92,6 +99,8 @@ pub struct XdpCtx {
     pub driver: DriverKind,
     /// veth: what `__skb_get_hash` computes for this frame (see [`drivers::VethSkb::flow_hash`]).
     pub flow_hash: (u32, bool),
+    /// The packet-trait state, when the setup asked for traits.
+    pub traits: Option<XdpTraits>,
 }
 
 /// Pointer fields of the buff.
@@ -134,7 +143,7 @@ impl XdpCtx {
             _ => (0, false),
         };
         let (bid, _) = memory.resolve(wrapper, 1).expect("the wrapper was just mapped");
-        let ctx = XdpCtx {
+        let mut ctx = XdpCtx {
             buff: bid,
             frame: fid,
             ingress_ifindex: s.ingress_ifindex,
@@ -143,7 +152,9 @@ impl XdpCtx {
             max_meta_len: s.max_meta_len,
             driver: s.driver.kind(),
             flow_hash,
+            traits: s.traits.map(XdpTraits::new),
         };
+        traits::setup(memory, &mut ctx);
         Ok((ctx, wrapper))
     }
 
@@ -164,6 +175,16 @@ impl XdpCtx {
     /// `xdp->data_end` now.
     pub fn data_end(&self, memory: &Memory) -> Result<u64, MemError> {
         self.ptr(memory, DATA_END)
+    }
+
+    /// `xdp->data_meta` now.
+    pub fn data_meta(&self, memory: &Memory) -> Result<u64, MemError> {
+        self.ptr(memory, DATA_META)
+    }
+
+    /// `xdp->data_hard_start`.
+    pub fn data_hard_start(&self, memory: &Memory) -> Result<u64, MemError> {
+        self.ptr(memory, HARD_START)
     }
 
     /// The `xdp_md` view of a load at `offset` of `size` bytes through the context pointer, or
@@ -205,11 +226,12 @@ pub fn xdp_adjust_head(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Help
     let x = xdp_of(ctx, a[0])?;
     let mem = &mut ctx.vm.memory;
     let delta = a[1] as i32 as i64 as u64;
-    let (data, end, meta, hard) =
-        (x.ptr(mem, DATA)?, x.ptr(mem, DATA_END)?, x.ptr(mem, DATA_META)?, x.ptr(mem, HARD_START)?);
+    let (data, end, meta) = (x.ptr(mem, DATA)?, x.ptr(mem, DATA_END)?, x.ptr(mem, DATA_META)?);
     let metalen = data - meta;
     let new_data = data.wrapping_add(delta);
-    if new_data < hard + XDP_FRAME_SIZE + metalen || new_data > end - ETH_HLEN {
+    // data_hard_start + sizeof(struct xdp_frame), or the end of the trait area.
+    let floor = traits::meta_floor(&x, mem)?;
+    if new_data < floor + metalen || new_data > end - ETH_HLEN {
         return Ok((-EINVAL) as u64);
     }
     if metalen > 0 {
@@ -222,14 +244,18 @@ pub fn xdp_adjust_head(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, Help
 }
 
 /// `bpf_xdp_adjust_meta(ctx, delta)` as in `net/core/filter.c` (metadata a multiple of 4 and
-/// at most [`XdpCtx::max_meta_len`]).
+/// at most [`XdpCtx::max_meta_len`]). With packet traits: not below the trait area, and in v2
+/// not at all once traits are in use ([`super::traits`]).
 pub fn xdp_adjust_meta(ctx: &mut HelperCtx<'_>, a: [u64; 5]) -> Result<u64, HelperError> {
     let x = xdp_of(ctx, a[0])?;
+    if let Some(errno) = ctx.vm.xdp.as_mut().and_then(traits::claim_for_meta) {
+        return Ok(errno as u64);
+    }
     let mem = &mut ctx.vm.memory;
     let delta = a[1] as i32 as i64 as u64;
-    let (data, meta, hard) = (x.ptr(mem, DATA)?, x.ptr(mem, DATA_META)?, x.ptr(mem, HARD_START)?);
+    let (data, meta) = (x.ptr(mem, DATA)?, x.ptr(mem, DATA_META)?);
     let new_meta = meta.wrapping_add(delta);
-    if new_meta < hard + XDP_FRAME_SIZE || new_meta > data {
+    if new_meta < traits::meta_floor(&x, mem)? || new_meta > data {
         return Ok((-EINVAL) as u64);
     }
     let metalen = data - new_meta;

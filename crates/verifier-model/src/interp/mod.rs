@@ -11,7 +11,8 @@
 //! [`btf_layout`]; the hand-written 6.18 defaults: [`layouts`]), the helper registry in
 //! [`helpers`]. Contexts: XDP in [`ctx`] with the drivers' wrappers in [`drivers`], TC in
 //! [`skb`]. Modelled helpers and kfuncs, each concern in its module: [`maps`], [`ringbuf`],
-//! [`dynptr`], [`pkt`], [`kern`] and the XDP RX-metadata reference kfuncs in [`xdp_meta`].
+//! [`dynptr`], [`pkt`], [`kern`], the XDP RX-metadata reference kfuncs in [`xdp_meta`] and the
+//! packet-trait kfuncs of the traits RFC in [`traits`].
 
 pub mod alu;
 pub mod btf_layout;
@@ -31,6 +32,7 @@ pub mod ringbuf;
 pub mod skb;
 #[cfg(test)]
 mod testutil;
+pub mod traits;
 pub mod xdp_meta;
 
 use std::collections::HashMap;
