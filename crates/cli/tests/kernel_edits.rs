@@ -64,7 +64,8 @@ fn edited_objects_load_and_verify() {
         insertions += n;
         let loads =
             load_each(&out, &LoadOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        for l in &loads {
+        // The programs calling the RX-metadata kfuncs (`xdp_meta*`) load only device-bound.
+        for l in loads.iter().filter(|l| !l.name.starts_with("xdp_meta")) {
             assert!(
                 l.accepted,
                 "{} {} after edits: {:?}\n{}",

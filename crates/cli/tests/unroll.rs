@@ -332,6 +332,46 @@ fn udp_frame(dst_mac: [u8; 6], dport: u16) -> Vec<u8> {
     f
 }
 
+/// Loads program `prog` of `bytes` (device-bound to `vb` when `bound`), attaches it to `vb`,
+/// sends one UDP frame per port from `va`, and calls `until` every 20 ms (at most 5 s) until
+/// it says the frames were seen; returns what it returned last, the program detached after.
+#[cfg(feature = "kernel")]
+fn attach_and_send<T>(
+    ns: &bpfpatch::kernel::netns::Netns,
+    bytes: &[u8],
+    prog: &str,
+    bound: bool,
+    ports: &[u16],
+    until: impl Fn(&bpfpatch::kernel::Loaded) -> Option<T>,
+) -> T {
+    use bpfpatch::kernel::{load_one, LoadOptions};
+    use std::time::{Duration, Instant};
+
+    let ifindex = ns.ifindex("vb").expect("vb exists");
+    let mac = ns.mac("vb").expect("vb has a MAC");
+    let opts = LoadOptions { dev_bound_ifindex: bound.then_some(ifindex), ..LoadOptions::default() };
+    let (load, loaded, link) = ns
+        .run_in(|| {
+            let (load, loaded) = load_one(bytes, prog, "xdp", &opts).expect("opens");
+            let link = loaded.as_ref().map(|l| l.attach_xdp(ifindex).expect("attach to vb"));
+            (load, loaded, link)
+        })
+        .expect("enter the namespace");
+    let loaded = loaded.unwrap_or_else(|| panic!("load rejected: {:?}\n{}", load.summary.message, load.log));
+    let frames: Vec<Vec<u8>> = ports.iter().map(|&p| udp_frame(mac, p)).collect();
+    ns.send_frames("va", &frames).expect("send");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let out = loop {
+        match until(&loaded) {
+            Some(v) => break v,
+            None if Instant::now() > deadline => panic!("{prog}: the frames were not all seen within 5 s"),
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    drop(link);
+    out
+}
+
 /// Attaches program `xdp_meta` of `bytes` to `vb` in `ns` (device-bound when `bound`), sends
 /// three frames from `va` and returns the `rx_results` record (struct rx_meta of
 /// testdata/src/xdp_meta.bpf.c) once it has counted them.
@@ -349,38 +389,21 @@ fn veth_run(
     bound: bool,
     frames: u32,
 ) -> (Vec<u8>, (u64, u64)) {
-    use bpfpatch::kernel::{load_one, LoadOptions};
-    use std::time::{Duration, Instant};
-
-    let ifindex = ns.ifindex("vb").expect("vb exists");
-    let mac = ns.mac("vb").expect("vb has a MAC");
-    let opts = LoadOptions { dev_bound_ifindex: bound.then_some(ifindex), ..LoadOptions::default() };
-    let (load, loaded, link) = ns
-        .run_in(|| {
-            let (load, loaded) = load_one(bytes, "xdp_meta", "xdp", &opts).expect("opens");
-            let link = loaded.as_ref().map(|l| l.attach_xdp(ifindex).expect("attach to vb"));
-            (load, loaded, link)
-        })
-        .expect("enter the namespace");
-    let loaded = loaded.unwrap_or_else(|| panic!("load rejected: {:?}\n{}", load.summary.message, load.log));
-    let sent: Vec<Vec<u8>> = (0..frames).map(|i| udp_frame(mac, 53 + (i % 3) as u16)).collect();
-    ns.send_frames("va", &sent).expect("send");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let record = loop {
+    let ports: Vec<u16> = (0..frames).map(|i| 53 + (i % 3) as u16).collect();
+    attach_and_send(ns, bytes, "xdp_meta", bound, &ports, |loaded| {
         let r = loaded.map_lookup("rx_results", &0u32.to_ne_bytes()).expect("lookup").expect("slot 0 exists");
-        if u32::from_ne_bytes(r[28..32].try_into().expect("4 bytes")) >= frames || Instant::now() > deadline {
-            break r;
+        if u32::from_ne_bytes(r[28..32].try_into().expect("4 bytes")) < frames {
+            return None;
         }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // The attached program is the `xdp_meta` that ran at least `frames` times.
-    let stats = libbpf_rs::query::ProgInfoIter::default()
-        .filter(|p| p.name.to_str() == Some("xdp_meta"))
-        .map(|p| (p.run_time_ns, p.run_cnt))
-        .max_by_key(|&(_, n)| n)
-        .unwrap_or((0, 0));
-    drop(link);
-    (record, stats)
+        // While it is loaded: the attached program is the `xdp_meta` that ran at least `frames`
+        // times.
+        let stats = libbpf_rs::query::ProgInfoIter::default()
+            .filter(|p| p.name.to_str() == Some("xdp_meta"))
+            .map(|p| (p.run_time_ns, p.run_cnt))
+            .max_by_key(|&(_, n)| n)
+            .unwrap_or((0, 0));
+        Some((r, stats))
+    })
 }
 
 #[cfg(feature = "kernel")]
@@ -477,33 +500,13 @@ fn traffic_log(
     bound: bool,
     ports: &[u16],
 ) -> Vec<RxRecord> {
-    use bpfpatch::kernel::{load_one, LoadOptions};
-    use std::time::{Duration, Instant};
-
-    let ifindex = ns.ifindex("vb").expect("vb exists");
-    let mac = ns.mac("vb").expect("vb has a MAC");
-    let opts = LoadOptions { dev_bound_ifindex: bound.then_some(ifindex), ..LoadOptions::default() };
-    let (load, loaded, link) = ns
-        .run_in(|| {
-            let (load, loaded) = load_one(bytes, "xdp_meta_log", "xdp", &opts).expect("opens");
-            let link = loaded.as_ref().map(|l| l.attach_xdp(ifindex).expect("attach to vb"));
-            (load, loaded, link)
-        })
-        .expect("enter the namespace");
-    let loaded = loaded.unwrap_or_else(|| panic!("load rejected: {:?}\n{}", load.summary.message, load.log));
-    let frames: Vec<Vec<u8>> = ports.iter().map(|&p| udp_frame(mac, p)).collect();
-    ns.send_frames("va", &frames).expect("send");
-    let record = |i: usize| {
-        let key = u32::try_from(i).expect("few frames").to_ne_bytes();
-        RxRecord::parse(&loaded.map_lookup("rx_log", &key).expect("lookup").expect("slot exists"))
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while record(ports.len() - 1).seen == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let log = (0..ports.len()).map(record).collect();
-    drop(link);
-    log
+    attach_and_send(ns, bytes, "xdp_meta_log", bound, ports, |loaded| {
+        let record = |i: usize| {
+            let key = u32::try_from(i).expect("few frames").to_ne_bytes();
+            RxRecord::parse(&loaded.map_lookup("rx_log", &key).expect("lookup").expect("slot exists"))
+        };
+        (record(ports.len() - 1).seen != 0).then(|| (0..ports.len()).map(record).collect())
+    })
 }
 
 #[cfg(feature = "kernel")]

@@ -205,7 +205,7 @@ fn device_bound_verdicts_agree_with_the_kernel() {
     let ifindex = ns.ifindex("vb").expect("vb exists");
     let kopts = KernelOptions { dev_bound_ifindex: Some(ifindex), ..KernelOptions::default() };
     let check = CheckOptions { dev_bound: true, ..CheckOptions::default() };
-    let mut compared = 0;
+    let (mut compared, mut not_verified) = (0, 0);
     let mut wrong = Vec::new();
     for path in testdata_objects() {
         let bytes = std::fs::read(&path).expect("read object");
@@ -218,6 +218,11 @@ fn device_bound_verdicts_agree_with_the_kernel() {
             let kopts = KernelOptions { prog: Some(c.name.clone()), ..kopts.clone() };
             let k = ns.run_in(|| load_each(&bytes, &kopts)).expect("enter the namespace").expect("opens");
             let Some(k) = k.iter().find(|k| k.name == c.name) else { continue };
+            if !k.accepted && k.summary.insns_processed.is_none() {
+                // libbpf refused before the verifier ran (the RFC's kfuncs exist on no kernel).
+                not_verified += 1;
+                continue;
+            }
             let ov = match &c.report {
                 Ok(r) => match &r.outcome {
                     Outcome::Accept => "accept".to_owned(),
@@ -239,5 +244,7 @@ fn device_bound_verdicts_agree_with_the_kernel() {
     }
     assert!(wrong.is_empty(), "device-bound verdicts differ:\n{}", wrong.join("\n"));
     assert!(compared >= 4, "only {compared} device-bound programs compared");
-    eprintln!("{compared} device-bound XDP programs: the model's verdicts are the kernel's");
+    eprintln!(
+        "{compared} device-bound XDP programs: the model's verdicts are the kernel's; {not_verified} refused by libbpf before verification"
+    );
 }
