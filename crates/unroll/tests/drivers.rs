@@ -7,63 +7,13 @@
 //! scratch slot they use is the only wrapper byte allowed to differ from the reference.
 #![allow(clippy::print_stdout)]
 
+mod common;
+
 use std::rc::Rc;
 
-use bpf_patch::filter::{call_kfunc, exit};
-use bpf_patch::Insn;
-use bpf_unroll::{emit, Abi, Driver, Kfunc, Lowering, Sequence};
-use bpf_verifier_model::interp::xdp_meta::register_rfc;
-use bpf_verifier_model::interp::{
-    Helpers, IceRx, Layouts, Memory, Mlx4Rx, Program, RegionKind, Timecounter, Vm, XdpDriver, XdpSetup,
-};
-
-const UNTOUCHED: u8 = 0xaa;
-
-#[derive(Clone, PartialEq, Eq, Debug)]
-struct Run {
-    r0: i64,
-    out: Vec<u8>,
-    frame: Vec<u8>,
-    buff: Vec<u8>,
-}
-
-fn run(mut code: Vec<Insn>, helpers: Helpers, driver: XdpDriver, layouts: &Rc<Layouts>) -> Run {
-    code.push(exit().encode().0);
-    let mut vm = Vm::new(Program::new(&code).expect("decodes"));
-    vm.helpers = helpers;
-    let setup = XdpSetup { driver, layouts: layouts.clone(), ..XdpSetup::new(vec![0x11; 64]) };
-    let r1 = vm.try_setup_xdp(&setup).expect("layouts have the driver's fields");
-    let out = vm.memory.map(RegionKind::Plain, vec![UNTOUCHED; 16], true);
-    let p = Memory::addr(out, 0);
-    let r0 = vm.run([r1, p, p + 8, 0, 0]).unwrap_or_else(|e| panic!("{driver:?}: faulted: {e}")).r0 as i64;
-    let x = vm.xdp.expect("set up");
-    let bytes = |id| vm.memory.region(id).expect("mapped").bytes.clone();
-    let mut r = Run { r0, out: bytes(out), frame: bytes(x.frame), buff: bytes(x.buff) };
-    // The contract's scratch slot: the reference never touches it, our sequences do.
-    if let Some(f) = driver.wrapper(layouts).find("r0") {
-        r.buff[f.offset as usize..(f.offset + f.size) as usize].fill(0);
-    }
-    r
-}
-
-/// The emitted sequence, with each kernel routine it calls bound to the call's id.
-fn ours(seq: &Sequence, driver: XdpDriver, layouts: &Rc<Layouts>) -> Run {
-    let mut h = Helpers::kernel(0);
-    for &(_, routine) in &seq.calls {
-        h.bind_kfunc_id(-1, routine);
-    }
-    run(seq.insns.clone(), h, driver, layouts)
-}
-
-/// The reference: `call kfunc` bound to the kfunc's name under its ABI.
-fn reference(kfunc: Kfunc, driver: XdpDriver, layouts: &Rc<Layouts>) -> Run {
-    let mut h = Helpers::kernel(0);
-    if kfunc.abi() == Abi::Rfc {
-        register_rfc(&mut h);
-    }
-    h.bind_kfunc_id(1, kfunc.name());
-    run(vec![call_kfunc(0, 1).encode().0], h, driver, layouts)
-}
+use bpf_unroll::{emit, Abi, Driver, Kfunc, Lowering};
+use bpf_verifier_model::interp::{IceRx, Layouts, Mlx4Rx, Timecounter, XdpDriver};
+use common::{ours, reference, Run, UNTOUCHED};
 
 fn ice(f: impl FnOnce(&mut IceRx)) -> XdpDriver {
     let mut r = IceRx { rxdid: 2, ..IceRx::default() };

@@ -13,49 +13,14 @@
 //! - `stub`: always the default result, pointer arguments zeroed.
 #![allow(clippy::print_stdout)]
 
+mod common;
+
 use std::rc::Rc;
 
-use bpf_patch::filter::{call_kfunc, exit};
-use bpf_patch::Insn;
 use bpf_unroll::{emit, Abi, Driver, Kfunc, Lowering};
-use bpf_verifier_model::interp::xdp_meta::{register_rfc, xdp_to_skb_metadata, XDP_META_F_HASH};
-use bpf_verifier_model::interp::{
-    Helpers, Layouts, Memory, Program, RegionKind, VethSkb, Vm, XdpDriver, XdpSetup,
-};
-
-const UNTOUCHED: u8 = 0xaa;
-
-#[derive(Clone, PartialEq, Eq, Debug)]
-struct Run {
-    r0: i64,
-    out: Vec<u8>,
-    frame: Vec<u8>,
-    buff: Vec<u8>,
-}
-
-fn run(mut code: Vec<Insn>, helpers: Helpers, driver: XdpDriver, layouts: &Rc<Layouts>) -> Run {
-    code.push(exit().encode().0);
-    let mut vm = Vm::new(Program::new(&code).expect("decodes"));
-    vm.helpers = helpers;
-    let setup = XdpSetup { driver, layouts: layouts.clone(), ..XdpSetup::new(vec![0x11; 64]) };
-    let r1 = vm.try_setup_xdp(&setup).expect("layouts have the driver's fields");
-    let out = vm.memory.map(RegionKind::Plain, vec![UNTOUCHED; 16], true);
-    let p = Memory::addr(out, 0);
-    let r0 = vm.run([r1, p, p + 8, 0, 0]).unwrap_or_else(|e| panic!("{driver:?}: faulted: {e}")).r0 as i64;
-    let x = vm.xdp.expect("set up");
-    let bytes = |id| vm.memory.region(id).expect("mapped").bytes.clone();
-    Run { r0, out: bytes(out), frame: bytes(x.frame), buff: bytes(x.buff) }
-}
-
-/// The reference: `call kfunc` bound to the kfunc's name under its ABI.
-fn reference(kfunc: Kfunc, driver: XdpDriver, layouts: &Rc<Layouts>) -> Run {
-    let mut h = Helpers::kernel(0);
-    if kfunc.abi() == Abi::Rfc {
-        register_rfc(&mut h);
-    }
-    h.bind_kfunc_id(1, kfunc.name());
-    run(vec![call_kfunc(0, 1).encode().0], h, driver, layouts)
-}
+use bpf_verifier_model::interp::xdp_meta::{xdp_to_skb_metadata, XDP_META_F_HASH};
+use bpf_verifier_model::interp::{Helpers, Layouts, VethSkb, XdpDriver};
+use common::{reference, run, Run, UNTOUCHED};
 
 fn veth(f: impl FnOnce(&mut VethSkb)) -> XdpDriver {
     let mut s = VethSkb { flow_hash: (0x4242, true), ..VethSkb::default() };
