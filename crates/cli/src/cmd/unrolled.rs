@@ -1,22 +1,51 @@
 //! `bpfpatch check OBJ --unrolled REPORT.json`: the unrolled regions an `unroll --json` report
 //! names, read back into [`Region`]s and held to their lowering's discipline and boundaries
 //! ([`check_regions`]). Each breach is a diagnostic under the object, and makes the verdict a
-//! rejection.
+//! rejection. For a `kernel` lowering the same regions go to the verifier's trusted-region mode
+//! ([`bpf_unroll::trusted_regions`], with the layouts of the report's driver's bundled profile):
+//! their context loads are typed through the driver's wrapper.
 
 use std::path::Path;
 
 use anyhow::Context;
 use bpf_patch::Slot;
-use bpf_unroll::{check_regions, Lowering, Region, RegionDiagnostic};
+use bpf_unroll::{check_regions, trusted_regions, Driver, Lowering, Profile, Region, RegionDiagnostic};
+use bpf_verifier_model::interp::Layouts;
+use bpf_verifier_model::verifier::trusted::TrustedRegions;
 use serde_json::{json, Value};
+
+/// What `--unrolled` gives the check.
+pub struct Unrolled {
+    /// The regions, for the discipline checks.
+    pub regions: Vec<Region>,
+    /// A `kernel` lowering's regions for the trusted-region mode (`None`: another lowering, or
+    /// a report that names no driver).
+    pub trusted: Option<TrustedRegions>,
+}
 
 /// The regions of the `unroll --json` report at `path`. A report that is not JSON, or lacks a
 /// key, or has one of the wrong type, is bad input naming the file and the key.
-pub fn read_report(path: &Path) -> anyhow::Result<Vec<Region>> {
+pub fn read_report(path: &Path) -> anyhow::Result<Unrolled> {
     let file = path.display().to_string();
     let text = std::fs::read(path).with_context(|| format!("{file}: cannot read"))?;
     let doc: Value = serde_json::from_slice(&text).with_context(|| format!("{file}: not JSON"))?;
-    regions_of(&doc).map_err(|e| anyhow::anyhow!("{file}: {e}"))
+    let regions = regions_of(&doc).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let trusted = trusted_of(&doc, &regions).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    Ok(Unrolled { regions, trusted })
+}
+
+/// The trusted-region description of a `kernel` report's regions, with the layouts of its
+/// driver's bundled profile (the ones `unroll` uses without `--btf`).
+fn trusted_of(doc: &Value, regions: &[Region]) -> Result<Option<TrustedRegions>, String> {
+    if regions.first().is_none_or(|r| r.lowering != Lowering::Kernel) {
+        return Ok(None);
+    }
+    let Some(name) = doc.get("driver") else { return Ok(None) };
+    let name = name.as_str().ok_or("key `driver`: not a string")?;
+    let driver = Driver::from_name(name).ok_or_else(|| format!("key `driver`: unknown driver `{name}`"))?;
+    let profile = Profile::bundled(driver).map_err(|e| format!("the bundled {name} profile: {e}"))?;
+    let layouts = profile.map_or_else(Layouts::v6_18, |p| p.layouts);
+    Ok(Some(trusted_regions(driver, &layouts, regions)))
 }
 
 /// The regions of a parsed report; `Err` names the missing or mistyped key.
