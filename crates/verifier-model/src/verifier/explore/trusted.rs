@@ -220,3 +220,185 @@ fn leave_region(at: usize, st: &mut State) -> Result<(), Stop> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bpf_patch::Slot;
+
+    use super::super::{verify_observed, Env, Outcome};
+    use crate::interp::Layout;
+    use crate::load::ProgType;
+    use crate::verifier::helpers::Version;
+    use crate::verifier::state::{PtrKind, Reg, State};
+    use crate::verifier::trusted::{Pointee, PointerField, ProgramRegions, TrustedRegion, TrustedRegions};
+
+    /// Wrapper `w`: scalar `x` at 0, NULL-able `p` at 8 and never-NULL `q` at 16, both to `s`;
+    /// `s`: scalar `a` at 0, `mem` (untyped) at 8. Routine `routine` (kfunc #1).
+    fn spec() -> TrustedRegions {
+        let ptr = |layout: &str, field: &str, pointee: Pointee, nullable| PointerField {
+            layout: layout.into(),
+            field: field.into(),
+            pointee,
+            nullable,
+        };
+        TrustedRegions {
+            regions: vec![TrustedRegion { function: "f".into(), start: Slot(0), len: 0 }],
+            wrapper: Layout::new("w", 24).field("x", 0, 8).field("p", 8, 8).field("q", 16, 8),
+            layouts: vec![Layout::new("s", 16).field("a", 0, 4).field("mem", 8, 8)],
+            pointers: vec![
+                ptr("w", "p", Pointee::Struct("s".into()), true),
+                ptr("w", "q", Pointee::Struct("s".into()), false),
+                ptr("s", "mem", Pointee::Memory, false),
+            ],
+            routines: vec!["routine".into()],
+        }
+    }
+
+    /// Verifies `region` (one line per slot) followed by `r0 = 2; exit` as XDP, the region
+    /// trusted when `trusted`; observes the state before each instruction.
+    fn run(region: &str, trusted: bool, observe: &mut dyn FnMut(usize, &State)) -> Outcome {
+        let src = format!("{region}\nr0 = 0x2\nexit");
+        let insns = bpf_patch::text::assemble(&src).expect("assembles");
+        let len = insns.len() - 2;
+        let spec = spec();
+        let placed = ProgramRegions { spec: &spec, ranges: vec![0..len] };
+        let kfuncs = ["routine".to_owned(), "other".to_owned()];
+        let env = Env {
+            prog_type: ProgType::Xdp,
+            maps: &[],
+            read_only_maps: &[],
+            helpers: Version::Current,
+            gpl: true,
+            allow_uninit_stack: true,
+            kfuncs: &kfuncs,
+            dev_bound: false,
+            kfunc_table: None,
+            funcs: None,
+            trusted: trusted.then_some(&placed),
+        };
+        verify_observed(&insns, &env, observe).expect("decodes").outcome
+    }
+
+    fn verdict(region: &str) -> Result<(), (usize, String)> {
+        match run(region, true, &mut |_, _| {}) {
+            Outcome::Accept => Ok(()),
+            Outcome::Reject(d) => Err((d.insn, d.message)),
+            Outcome::Unsupported { insn, what } => Err((insn, format!("unsupported: {what}"))),
+        }
+    }
+
+    #[test]
+    fn region_rules_give_the_kernels_verdicts() {
+        let ok = |_: &str| Ok(());
+        let err = |insn: usize, m: &str| Err((insn, m.to_owned()));
+        let cases: Vec<(&str, &str, Result<(), (usize, String)>)> = vec![
+            ("typed load", "r3 = *(u64 *)(r1 + 0x10)\nr0 = *(u32 *)(r3 + 0x0)", ok("")),
+            ("scalar field", "r0 = *(u32 *)(r1 + 0x4)", ok("")),
+            ("nested pointer", "r3 = *(u64 *)(r1 + 0x10)\nr3 = *(u64 *)(r3 + 0x8)\nr0 = *(u64 *)(r3 + 0x40)", ok("")),
+            ("past the wrapper", "r0 = *(u64 *)(r1 + 0x18)", err(0, "access beyond struct w at off 24 size 8")),
+            (
+                "part of a pointer",
+                "r0 = *(u32 *)(r1 + 0x8)",
+                err(0, "cannot access ptr member p with moff 8 in struct w with off 8 size 4"),
+            ),
+            (
+                "NULL-able, unchecked",
+                "r3 = *(u64 *)(r1 + 0x8)\nr0 = *(u32 *)(r3 + 0x0)",
+                err(1, "R3 invalid mem access 'trusted_ptr_or_null_'"),
+            ),
+            (
+                "NULL-able, checked",
+                "r0 = 0x0\nr3 = *(u64 *)(r1 + 0x8)\nif r3 == 0x0 goto +0x1\nr0 = *(u32 *)(r3 + 0x0)",
+                ok(""),
+            ),
+            (
+                "NULL-able, checked through a copy",
+                "r0 = 0x0\nr3 = *(u64 *)(r1 + 0x8)\nr4 = r3\nif r4 == 0x0 goto +0x1\nr0 = *(u32 *)(r3 + 0x0)",
+                ok(""),
+            ),
+            (
+                "NULL-able, on its NULL side",
+                "r0 = 0x0\nr3 = *(u64 *)(r1 + 0x8)\nif r3 != 0x0 goto +0x1\nr0 = *(u32 *)(r3 + 0x0)",
+                err(3, "R3 invalid mem access 'scalar'"),
+            ),
+            (
+                "typed plus variable is untyped memory",
+                "r3 = *(u64 *)(r1 + 0x10)\nr4 = *(u32 *)(r1 + 0x0)\nr3 += r4\nr0 = *(u64 *)(r3 + 0x100)",
+                ok(""),
+            ),
+            (
+                "typed plus constant stays typed",
+                "r3 = *(u64 *)(r1 + 0x10)\nr3 += 0x100\nr0 = *(u64 *)(r3 + 0x0)",
+                err(2, "access beyond struct s at off 256 size 8"),
+            ),
+            ("typed is read only", "r3 = *(u64 *)(r1 + 0x10)\n*(u32 *)(r3 + 0x0) = 0x1\nr0 = 0x0", err(1, "R3 is ptr_s: only read is supported")),
+            (
+                "escape through R0",
+                "r3 = *(u64 *)(r1 + 0x10)\nr0 = r3",
+                err(2, "R0 holds a trusted_ptr_ at the end of the unrolled region: trusted pointers may not leave it"),
+            ),
+            (
+                "escape through R6",
+                "r0 = 0x0\nr6 = *(u64 *)(r1 + 0x10)",
+                err(2, "R6 holds a trusted_ptr_ at the end of the unrolled region: trusted pointers may not leave it"),
+            ),
+            ("R2-R5 are dropped at the end", "r0 = 0x0\nr2 = *(u64 *)(r1 + 0x10)\nr5 = r2", ok("")),
+            (
+                "escape through the stack",
+                "r2 = r10\nr2 += -0x8\nr3 = *(u64 *)(r1 + 0x10)\n*(u64 *)(r2 + 0x0) = r3\nr0 = 0x0",
+                err(3, "R3 trusted pointer escapes the unrolled region through a store"),
+            ),
+            ("ctx is not R0 at the end", "r0 = r1", err(1, "R0 must be a scalar at the end of the unrolled region, it is ctx")),
+            (
+                "contract routine",
+                "r2 = r10\nr2 += -0x8\n*(u64 *)(r1 + 0x0) = r2\ncall kfunc 1\nr1 = r0\nr0 = *(u64 *)(r1 + 0x0)",
+                ok(""),
+            ),
+            (
+                "contract clobbers R2",
+                "r2 = r10\ncall kfunc 1\nr1 = r0\nr0 = r2",
+                err(3, "R2 !read_ok"),
+            ),
+            (
+                "other kfunc",
+                "call kfunc 2\nr0 = 0x0",
+                err(0, "kernel function other is not an xdp_kfunc_call_preserving_r1 routine: not callable in an unrolled region"),
+            ),
+            ("helper", "call 0x5\nr0 = 0x0", err(0, "only xdp_kfunc_call_preserving_r1 routines may be called in an unrolled region")),
+        ];
+        for (what, region, want) in cases {
+            assert_eq!(verdict(region), want, "{what}");
+        }
+    }
+
+    #[test]
+    fn pointer_kinds_and_the_out_pointer_are_tracked() {
+        // The out pointer handed to the routine: the 8 stack bytes may be written (were zero).
+        let region = "*(u64 *)(r10 - 0x8) = 0x0\nr2 = r10\nr2 += -0x8\n*(u64 *)(r1 + 0x0) = r2\ncall kfunc 1\nr1 = r0\nr0 = 0x0\nr3 = *(u64 *)(r1 + 0x10)\nr4 = *(u32 *)(r1 + 0x0)\nr3 += r4\nr3 = *(u64 *)(r1 + 0x8)\nif r3 == 0x0 goto +0x1\nr0 = *(u32 *)(r3 + 0x0)";
+        let mut seen: Vec<(usize, Reg)> = Vec::new();
+        let mut stack_after_store = None;
+        let outcome = run(region, true, &mut |pc, st| {
+            seen.push((pc, st.cur().regs[3]));
+            if pc == 4 {
+                stack_after_store = Some(st.cur().slot(0).bytes());
+            }
+        });
+        assert_eq!(outcome, Outcome::Accept);
+        let kind = |pc: usize| {
+            seen.iter().rev().find(|(p, _)| *p == pc).map(|(_, r)| match r {
+                Reg::Ptr(p) => (Some(p.kind), p.maybe_null),
+                _ => (None, false),
+            })
+        };
+        assert_eq!(kind(9), Some((Some(PtrKind::Trusted { layout: 0 }), false)), "typed");
+        assert_eq!(kind(10), Some((Some(PtrKind::TrustedMem), false)), "typed + variable");
+        assert_eq!(kind(11), Some((Some(PtrKind::Trusted { layout: 0 }), true)), "NULL-able");
+        assert_eq!(kind(12), Some((Some(PtrKind::Trusted { layout: 0 }), false)), "checked");
+        assert!(stack_after_store.is_some_and(|b| b.iter().all(|x| *x == crate::verifier::state::Byte::Misc)));
+        // Outside a region the context is the uapi one.
+        let Outcome::Reject(d) = run("r3 = *(u64 *)(r1 + 0x10)\nr0 = 0x0", false, &mut |_, _| {}) else {
+            panic!("the uapi ctx has no field at 16 of size 8")
+        };
+        assert_eq!((d.insn, d.message.as_str()), (0, "invalid bpf_context access off=16 size=8"));
+    }
+}
