@@ -133,31 +133,26 @@ fn trusted_mode_rejects_unchecked_and_escaping_trusted_pointers_at_their_instruc
     // The veth timestamp region is slots 9..19 (9: r3 = skb, 10: `if r3 != 0x0 goto +0x2`, 13: a
     // load through r3, 17: `*r2 = ts`, 18: `r0 = 0`); the hash region 25..40 (25: r4 = skb,
     // 26: `if r4 == 0x0 goto +0xc`, 27: a load through r4).
-    let cases: [(&str, &[(&str, &str)], u64, &str); 4] = [
+    let cases = [
         // The NULL check tests the wrong register.
-        (
-            "null-ts.o",
-            &[("10", "if r2 != 0x0 goto +0x2")],
-            13,
-            "R3 invalid mem access 'trusted_ptr_or_null_'",
-        ),
+        ("null-ts.o", ("10", "if r2 != 0x0 goto +0x2"), 13, "R3 invalid mem access 'trusted_ptr_or_null_'"),
         // The NULL check is gone (a no-op in its place).
-        ("null-hash.o", &[("26", "goto +0x0")], 27, "R4 invalid mem access 'trusted_ptr_or_null_'"),
+        ("null-hash.o", ("26", "goto +0x0"), 27, "R4 invalid mem access 'trusted_ptr_or_null_'"),
         (
             "escape-r0.o",
-            &[("18", "r0 = r3")],
+            ("18", "r0 = r3"),
             19,
             "R0 holds a trusted_ptr_ at the end of the unrolled region: trusted pointers may not leave it",
         ),
         (
             "escape-store.o",
-            &[("17", "*(u64 *)(r2 + 0x0) = r3")],
+            ("17", "*(u64 *)(r2 + 0x0) = r3"),
             17,
             "R3 trusted pointer escapes the unrolled region through a store",
         ),
     ];
-    for (name, edits, insn, message) in cases {
-        let planted = plant(dir.path(), &obj, name, edits);
+    for (name, edit, insn, message) in cases {
+        let planted = plant(dir.path(), &obj, name, &[edit]);
         let (code, doc) =
             check_json(&["check", s(&planted), "--unrolled", s(&report), "--json", "--prog", "xdp_meta"]);
         assert_eq!(code, Some(1), "{name}");

@@ -261,7 +261,7 @@ mod tests {
         let insns = bpf_patch::text::assemble(&src).expect("assembles");
         let len = insns.len() - 2;
         let spec = spec();
-        let placed = ProgramRegions { spec: &spec, ranges: vec![0..len] };
+        let placed = ProgramRegions { spec: &spec, ranges: std::iter::once(0..len).collect() };
         let kfuncs = ["routine".to_owned(), "other".to_owned()];
         let env = Env {
             prog_type: ProgType::Xdp,
@@ -279,7 +279,10 @@ mod tests {
         verify_observed(&insns, &env, observe).expect("decodes").outcome
     }
 
-    fn verdict(region: &str) -> Result<(), (usize, String)> {
+    /// Accepted, or the rejection's instruction and message.
+    type Verdict = Result<(), (usize, String)>;
+
+    fn verdict(region: &str) -> Verdict {
         match run(region, true, &mut |_, _| {}) {
             Outcome::Accept => Ok(()),
             Outcome::Reject(d) => Err((d.insn, d.message)),
@@ -291,7 +294,7 @@ mod tests {
     fn region_rules_give_the_kernels_verdicts() {
         let ok = |_: &str| Ok(());
         let err = |insn: usize, m: &str| Err((insn, m.to_owned()));
-        let cases: Vec<(&str, &str, Result<(), (usize, String)>)> = vec![
+        let cases: Vec<(&str, &str, Verdict)> = vec![
             ("typed load", "r3 = *(u64 *)(r1 + 0x10)\nr0 = *(u32 *)(r3 + 0x0)", ok("")),
             ("scalar field", "r0 = *(u32 *)(r1 + 0x4)", ok("")),
             ("nested pointer", "r3 = *(u64 *)(r1 + 0x10)\nr3 = *(u64 *)(r3 + 0x8)\nr0 = *(u64 *)(r3 + 0x40)", ok("")),
