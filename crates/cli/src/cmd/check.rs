@@ -6,7 +6,9 @@
 //! ends the output. Exit 1 when a program is rejected; exit 2 when an input is not a
 //! readable BPF object (with one input, nothing else is printed). With `--unrolled`, the
 //! regions an `unroll --json` report names are also held to their lowering's discipline
-//! ([`super::unrolled`]); a breach rejects the program.
+//! ([`super::unrolled`]); a breach rejects the program. A `kernel` lowering's regions are
+//! verified in the trusted-region mode (their context loads typed through the driver's
+//! wrapper), so that the rest of the program gets a verdict.
 
 use std::cell::OnceCell;
 use std::fmt::Write as _;

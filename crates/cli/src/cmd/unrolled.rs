@@ -169,7 +169,16 @@ mod tests {
             let e = regions_of(&doc).expect_err("bad report");
             assert!(e.contains(want), "{doc}: {e}");
         }
-        let ok = regions_of(&json!({"lowering": "kernel", "sites": [site]})).expect("good report");
+        let ok = regions_of(&json!({"lowering": "kernel", "sites": [site.clone()]})).expect("good report");
+        // The driver picks the trusted mode's wrapper; none, or another lowering: no trusted mode.
+        let trusted = |doc: Value| trusted_of(&doc, &regions_of(&doc).expect("regions"));
+        let veth = trusted(json!({"lowering": "kernel", "driver": "veth", "sites": [site.clone()]}));
+        let veth = veth.expect("known driver").expect("kernel lowering");
+        assert_eq!((veth.wrapper.name.as_str(), veth.regions.len()), ("veth_xdp_buff", 1));
+        assert_eq!(trusted(json!({"lowering": "kernel", "sites": [site.clone()]})), Ok(None));
+        assert_eq!(trusted(json!({"lowering": "stub", "driver": "veth", "sites": [site.clone()]})), Ok(None));
+        let odd = trusted(json!({"lowering": "kernel", "driver": "odd", "sites": [site]}));
+        assert_eq!(odd, Err("key `driver`: unknown driver `odd`".into()));
         assert_eq!(ok.len(), 1);
         assert_eq!((ok[0].insn, ok[0].len, ok[0].lowering), (Slot(4), 3, Lowering::Kernel));
     }
