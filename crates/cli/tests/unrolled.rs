@@ -247,3 +247,28 @@ fn a_bad_report_is_bad_input_naming_the_file_and_the_key() {
     let out = bpfpatch(&["check", s(&obj), s(&obj), "--unrolled", s(&report)]);
     assert_eq!(out.status.code(), Some(2), "one report, two objects");
 }
+
+#[test]
+#[allow(clippy::print_stdout)] // the skip reason
+fn trusted_mode_reads_the_layouts_from_btf_as_unroll_did() {
+    let vmlinux = Path::new("/sys/kernel/btf/vmlinux");
+    if std::fs::File::open(vmlinux).is_err() {
+        assert!(std::env::var("BPFPATCH_REQUIRE_KERNEL").map_or(true, |v| v != "1"), "no {vmlinux:?}");
+        println!("skipped: {} is not readable", vmlinux.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let obj = dir.path().join("veth.o");
+    let input = testdata("xdp_meta.v4.o");
+    let args = ["unroll", s(&input), "-o", s(&obj), "--driver", "veth", "--btf", s(vmlinux), "--json"];
+    let out = bpfpatch(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = dir.path().join("veth.json");
+    std::fs::write(&report, &out.stdout).expect("write report");
+    let (code, doc) =
+        check_json(&["check", s(&obj), "--unrolled", s(&report), "--btf", s(vmlinux), "--json"]);
+    let programs = doc["programs"].as_array().expect("programs");
+    assert_eq!(programs.len(), 4);
+    assert!(programs.iter().all(|p| p["verdict"] == "accept"), "{doc}");
+    assert_eq!(code, Some(0));
+}

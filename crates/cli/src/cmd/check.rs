@@ -268,7 +268,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         Some(report) if paths.len() != 1 => {
             anyhow::bail!("{}: --unrolled describes one object, {} given", report.display(), paths.len())
         }
-        Some(report) => Some(super::unrolled::read_report(report)?),
+        Some(report) => Some(super::unrolled::read_report(report, args.btf.as_deref())?),
         None => None,
     };
     let btf = OnceCell::new();
