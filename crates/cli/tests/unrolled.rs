@@ -1,8 +1,10 @@
 //! `bpfpatch check OBJ --unrolled REPORT.json` on the `kernel` rewrites of the committed
-//! `xdp_meta` objects: the regions the report names keep their discipline (no diagnostic), the
-//! abstract verifier still rejects the ctx loads as today's kernel does ("invalid
-//! bpf_context access"), a planted breach is reported at its instruction and rejects the
-//! program, and a bad report is bad input (exit 2) naming the file and the key.
+//! `xdp_meta` objects: the regions the report names keep their discipline (no diagnostic) and
+//! the trusted-region mode accepts every program, which without the report are rejected at
+//! their ctx loads as today's kernel does ("invalid bpf_context access"); a planted missing
+//! NULL check or escaping trusted pointer is rejected at its instruction; a planted breach is
+//! reported at its instruction and rejects the program; a bad report is bad input (exit 2)
+//! naming the file and the key.
 
 #![allow(clippy::print_stderr)] // reports how many regions it checked
 
@@ -58,9 +60,9 @@ fn check_json(args: &[&str]) -> (Option<i32>, Value) {
 }
 
 #[test]
-fn kernel_rewrites_keep_their_discipline_and_are_still_rejected_as_ctx_accesses() {
+fn kernel_rewrites_keep_their_discipline_and_are_accepted_in_trusted_mode() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut regions = 0;
+    let (mut regions, mut accepted, mut rejected_without) = (0, 0, 0);
     for (input, abi) in [("xdp_meta.v4.o", "mainline"), ("xdp_meta_rfc.v4.o", "rfc")] {
         for driver in ["veth", "ice", "mlx4"] {
             let (obj, report) = kernel_rewrite(dir.path(), input, abi, driver);
@@ -68,37 +70,101 @@ fn kernel_rewrites_keep_their_discipline_and_are_still_rejected_as_ctx_accesses(
             regions += sites["sites"].as_array().expect("sites").len();
             let (code, with) = check_json(&["check", s(&obj), "--unrolled", s(&report), "--json"]);
             assert_eq!(with["unrolled"], serde_json::json!([]), "{input} {driver}: no breach");
+            // Trusted mode: the regions' ctx loads are typed through the wrapper, the rest of
+            // each program is checked as usual, and every program is safe.
+            let programs = with["programs"].as_array().expect("programs");
+            let want = if abi == "rfc" { 1 } else { 4 };
+            assert_eq!(programs.len(), want, "{input} {driver}");
+            for p in programs {
+                assert_eq!(p["verdict"], "accept", "{input} {driver}: {p}");
+            }
+            assert_eq!(code, Some(0), "{input} {driver}");
+            accepted += programs.len();
+
             let (code_without, without) = check_json(&["check", s(&obj), "--json"]);
             assert!(without.get("unrolled").is_none());
-            // No trusted-region mode yet: the report changes nothing but the region checks.
-            assert_eq!(with["programs"], strip_times(&without["programs"], &with["programs"]));
-            assert_eq!(code, code_without);
             let programs = without["programs"].as_array().expect("programs");
-            let rejected: Vec<&Value> = programs.iter().filter(|p| p["verdict"] == "reject").collect();
             if driver == "mlx4" && abi == "rfc" {
-                // The mlx4 timestamp calls a kernel routine the model does not know.
+                // Without the contract, the mlx4 timestamp routine is a kfunc the kernel's BTF
+                // does not have (libbpf would not load it).
                 assert!(programs.iter().all(|p| p["verdict"] == "unknown"), "{without}");
+                let m = programs[0]["error"]["message"].as_str().expect("message");
+                assert!(m.contains("mlx4_xdp_rx_timestamp"), "{m}");
                 continue;
             }
-            assert!(!rejected.is_empty(), "{input} {driver}: {without}");
             assert_eq!(code_without, Some(1));
-            for p in rejected {
+            for p in programs {
+                if driver == "mlx4" && p["name"] == "xdp_meta_vlan" {
+                    // mlx4 has no VLAN op: its sequence is `r0 = -95`, no ctx access.
+                    assert_eq!(p["verdict"], "accept", "{p}");
+                    continue;
+                }
+                assert_eq!(p["verdict"], "reject", "{input} {driver}: {p}");
                 let m = p["error"]["message"].as_str().expect("message");
                 assert!(m.starts_with("invalid bpf_context access off="), "{input} {driver}: {m}");
+                rejected_without += 1;
             }
         }
     }
     assert_eq!(regions, 27, "6 sites in each mainline rewrite, 3 in each RFC one");
-    eprintln!("checked {regions} unrolled regions in 6 kernel rewrites");
+    assert_eq!((accepted, rejected_without), (15, 13));
+    eprintln!(
+        "checked {regions} unrolled regions in 6 kernel rewrites: {accepted} programs accepted in trusted mode, \
+         {rejected_without} of them rejected without it"
+    );
 }
 
-/// `with`'s programs but with `without`'s timings replaced by `with`'s (they differ per run).
-fn strip_times(without: &Value, with: &Value) -> Value {
-    let mut v = without.clone();
-    for (p, q) in v.as_array_mut().expect("array").iter_mut().zip(with.as_array().expect("array")) {
-        p["time_us"] = q["time_us"].clone();
+/// Patches `obj`'s `xdp_meta` with `edits` (`(slot, assembly)`) into `dir/name`.
+fn plant(dir: &Path, obj: &Path, name: &str, edits: &[(&str, &str)]) -> std::path::PathBuf {
+    let planted = dir.join(name);
+    let mut args = vec!["patch", s(obj), "-o", s(&planted), "--prog", "xdp_meta"];
+    for (slot, asm) in edits {
+        args.extend(["--replace", slot, "--asm", asm]);
     }
-    v
+    let out = bpfpatch(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    planted
+}
+
+#[test]
+fn trusted_mode_rejects_unchecked_and_escaping_trusted_pointers_at_their_instruction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (obj, report) = kernel_rewrite(dir.path(), "xdp_meta.v4.o", "mainline", "veth");
+    // The veth timestamp region is slots 9..19 (9: r3 = skb, 10: `if r3 != 0x0 goto +0x2`, 13: a
+    // load through r3, 17: `*r2 = ts`, 18: `r0 = 0`); the hash region 25..40 (25: r4 = skb,
+    // 26: `if r4 == 0x0 goto +0xc`, 27: a load through r4).
+    let cases = [
+        // The NULL check tests the wrong register.
+        ("null-ts.o", ("10", "if r2 != 0x0 goto +0x2"), 13, "R3 invalid mem access 'trusted_ptr_or_null_'"),
+        // The NULL check is gone (a no-op in its place).
+        ("null-hash.o", ("26", "goto +0x0"), 27, "R4 invalid mem access 'trusted_ptr_or_null_'"),
+        (
+            "escape-r0.o",
+            ("18", "r0 = r3"),
+            19,
+            "R0 holds a trusted_ptr_ at the end of the unrolled region: trusted pointers may not leave it",
+        ),
+        (
+            "escape-store.o",
+            ("17", "*(u64 *)(r2 + 0x0) = r3"),
+            17,
+            "R3 trusted pointer escapes the unrolled region through a store",
+        ),
+    ];
+    for (name, edit, insn, message) in cases {
+        let planted = plant(dir.path(), &obj, name, &[edit]);
+        let (code, doc) =
+            check_json(&["check", s(&planted), "--unrolled", s(&report), "--json", "--prog", "xdp_meta"]);
+        assert_eq!(code, Some(1), "{name}");
+        assert_eq!(doc["unrolled"], serde_json::json!([]), "{name}: the discipline holds");
+        let p = &doc["programs"][0];
+        assert_eq!(p["verdict"], "reject", "{name}: {p}");
+        assert_eq!(
+            (p["error"]["insn"].as_u64(), p["error"]["message"].as_str()),
+            (Some(insn), Some(message)),
+            "{name}"
+        );
+    }
 }
 
 #[test]
@@ -180,4 +246,29 @@ fn a_bad_report_is_bad_input_naming_the_file_and_the_key() {
     }
     let out = bpfpatch(&["check", s(&obj), s(&obj), "--unrolled", s(&report)]);
     assert_eq!(out.status.code(), Some(2), "one report, two objects");
+}
+
+#[test]
+#[allow(clippy::print_stdout)] // the skip reason
+fn trusted_mode_reads_the_layouts_from_btf_as_unroll_did() {
+    let vmlinux = Path::new("/sys/kernel/btf/vmlinux");
+    if std::fs::File::open(vmlinux).is_err() {
+        assert!(std::env::var("BPFPATCH_REQUIRE_KERNEL").map_or(true, |v| v != "1"), "no {vmlinux:?}");
+        println!("skipped: {} is not readable", vmlinux.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let obj = dir.path().join("veth.o");
+    let input = testdata("xdp_meta.v4.o");
+    let args = ["unroll", s(&input), "-o", s(&obj), "--driver", "veth", "--btf", s(vmlinux), "--json"];
+    let out = bpfpatch(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = dir.path().join("veth.json");
+    std::fs::write(&report, &out.stdout).expect("write report");
+    let (code, doc) =
+        check_json(&["check", s(&obj), "--unrolled", s(&report), "--btf", s(vmlinux), "--json"]);
+    let programs = doc["programs"].as_array().expect("programs");
+    assert_eq!(programs.len(), 4);
+    assert!(programs.iter().all(|p| p["verdict"] == "accept"), "{doc}");
+    assert_eq!(code, Some(0));
 }

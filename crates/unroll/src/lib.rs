@@ -15,6 +15,8 @@
 //!   gets an `R_BPF_64_32` relocation naming the kernel function.
 //! - [`regions`]: the unrolled regions of an object (from a [`Report`] or `unroll --json`)
 //!   checked where they landed against their lowering's discipline and boundaries.
+//! - [`trusted`]: the same regions described for the verifier's trusted-region mode (the
+//!   wrapper as the context, the structs its pointers point to, the contract routines).
 //! - [`profile`]: the bundled per-driver layouts with their provenance, and layouts read from a
 //!   BTF the user names.
 //! - [`matrix`]: what each driver × kfunc × lowering × ABI does, computed by the emitters.
@@ -44,6 +46,7 @@ pub mod profile;
 pub mod regions;
 pub mod rewrite;
 pub mod sites;
+pub mod trusted;
 
 pub use emit::{emit, emit_loadable, Driver, KernelIds, Lowering, Sequence};
 pub use error::UnrollError;
@@ -52,3 +55,4 @@ pub use profile::{Profile, ProfileError};
 pub use regions::{check_regions, Region, RegionDiagnostic};
 pub use rewrite::{unroll, Options, Report, SiteReport};
 pub use sites::{find_sites, KfuncIds, Site};
+pub use trusted::trusted_regions;

@@ -34,6 +34,7 @@ pub fn verify_bytes(data: &[u8]) {
             dev_bound: false,
             kfunc_table: None,
             funcs: None,
+            trusted: None,
         };
         if let Ok(report) = verify(&insns, &env) {
             assert!(report.insns_processed <= crate::verifier::explore::INSN_LIMIT + 1);

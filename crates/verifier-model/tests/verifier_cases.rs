@@ -40,6 +40,7 @@ fn verdicts_and_messages_match_the_kernel() {
             dev_bound: false,
             kfunc_table: table.as_ref(),
             funcs: funcs.as_deref(),
+            trusted: None,
         };
         let report = verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let ours = match report.outcome {

@@ -33,6 +33,7 @@ fn env<'a>(t: ProgType, kfuncs: &'a [String], table: &'a KfuncTable) -> Env<'a> 
         dev_bound: false,
         kfunc_table: Some(table),
         funcs: None,
+        trusted: None,
     }
 }
 

@@ -110,6 +110,7 @@ proptest! {
             dev_bound: false,
             kfunc_table: None,
             funcs: None,
+            trusted: None,
         };
         let mut seen: Vec<Vec<State>> = vec![Vec::new(); insns.len()];
         let report = verify_observed(&insns, &env, &mut |pc, st| seen[pc].push(st.clone())).expect("decodes");

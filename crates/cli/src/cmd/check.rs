@@ -6,7 +6,9 @@
 //! ends the output. Exit 1 when a program is rejected; exit 2 when an input is not a
 //! readable BPF object (with one input, nothing else is printed). With `--unrolled`, the
 //! regions an `unroll --json` report names are also held to their lowering's discipline
-//! ([`super::unrolled`]); a breach rejects the program.
+//! ([`super::unrolled`]); a breach rejects the program. A `kernel` lowering's regions are
+//! verified in the trusted-region mode (their context loads typed through the driver's
+//! wrapper), so that the rest of the program gets a verdict.
 
 use std::cell::OnceCell;
 use std::fmt::Write as _;
@@ -56,7 +58,9 @@ pub struct Args {
     #[arg(long)]
     pub kernel: bool,
     /// The `unroll --json` report of the (single) object: check each unrolled region against
-    /// its lowering's discipline; a breach is a rejection.
+    /// its lowering's discipline; a breach is a rejection. A `kernel` lowering's regions are
+    /// also verified in the trusted-region mode: their context loads are typed through the
+    /// driver's wrapper, as the RFC's kernel trusted them.
     #[arg(long)]
     pub unrolled: Option<PathBuf>,
     /// Print JSON instead of text.
@@ -150,7 +154,7 @@ struct Session<'a> {
     target: &'a OnceCell<Target<'a>>,
     kconfig: std::collections::BTreeMap<String, u64>,
     /// The regions of `--unrolled`.
-    regions: Option<Vec<bpf_unroll::Region>>,
+    unrolled: Option<super::unrolled::Unrolled>,
 }
 
 /// Why a file has no verdicts.
@@ -190,6 +194,7 @@ impl Session<'_> {
             legacy_sections: args.legacy,
             dev_bound: args.dev_bound,
             kernel_btf: args.btf.clone(),
+            trusted: self.unrolled.as_ref().and_then(|u| u.trusted.clone()),
         };
         let checks = check_object_with(&obj, &options, &check)
             .map_err(|e| FileError::NotModelled(format!("not modelled yet: {e}")))?;
@@ -197,8 +202,8 @@ impl Session<'_> {
             return Err(FileError::Input(anyhow::anyhow!("{file}: no program {p}")));
         }
         let mut doc = json!({"file": file, "programs": checks.iter().map(program_json).collect::<Vec<_>>()});
-        if let Some(regions) = &self.regions {
-            let diags = super::unrolled::diagnostics(&bytes, regions)
+        if let Some(u) = &self.unrolled {
+            let diags = super::unrolled::diagnostics(&bytes, &u.regions)
                 .with_context(|| file.clone())
                 .map_err(FileError::Input)?;
             super::unrolled::reject_programs(&mut doc, &diags);
@@ -259,11 +264,11 @@ fn program_json(c: &ProgramCheck) -> Value {
 pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let started = Instant::now();
     let paths = inputs(&args.objects)?;
-    let regions = match &args.unrolled {
+    let unrolled = match &args.unrolled {
         Some(report) if paths.len() != 1 => {
             anyhow::bail!("{}: --unrolled describes one object, {} given", report.display(), paths.len())
         }
-        Some(report) => Some(super::unrolled::read_report(report)?),
+        Some(report) => Some(super::unrolled::read_report(report, args.btf.as_deref())?),
         None => None,
     };
     let btf = OnceCell::new();
@@ -274,7 +279,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         btf: &btf,
         target: &target,
         kconfig: running_kconfig(),
-        regions,
+        unrolled,
     };
     let progress = paths.len() > 1 && std::io::stderr().is_terminal();
     let mut files = Vec::with_capacity(paths.len());

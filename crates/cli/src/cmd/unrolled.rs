@@ -1,22 +1,62 @@
 //! `bpfpatch check OBJ --unrolled REPORT.json`: the unrolled regions an `unroll --json` report
 //! names, read back into [`Region`]s and held to their lowering's discipline and boundaries
 //! ([`check_regions`]). Each breach is a diagnostic under the object, and makes the verdict a
-//! rejection.
+//! rejection. For a `kernel` lowering the same regions go to the verifier's trusted-region mode
+//! ([`bpf_unroll::trusted_regions`], with the layouts of the report's driver's bundled profile,
+//! or read from `--btf` as `unroll --btf` reads them): their context loads are typed through
+//! the driver's wrapper.
 
 use std::path::Path;
 
 use anyhow::Context;
 use bpf_patch::Slot;
-use bpf_unroll::{check_regions, Lowering, Region, RegionDiagnostic};
+use bpf_unroll::profile::LoadedBtf;
+use bpf_unroll::{check_regions, trusted_regions, Driver, Lowering, Profile, Region, RegionDiagnostic};
+use bpf_verifier_model::interp::Layouts;
+use bpf_verifier_model::verifier::trusted::TrustedRegions;
 use serde_json::{json, Value};
 
-/// The regions of the `unroll --json` report at `path`. A report that is not JSON, or lacks a
-/// key, or has one of the wrong type, is bad input naming the file and the key.
-pub fn read_report(path: &Path) -> anyhow::Result<Vec<Region>> {
+/// What `--unrolled` gives the check.
+pub struct Unrolled {
+    /// The regions, for the discipline checks.
+    pub regions: Vec<Region>,
+    /// A `kernel` lowering's regions for the trusted-region mode (`None`: another lowering, or
+    /// a report that names no driver).
+    pub trusted: Option<TrustedRegions>,
+}
+
+/// The regions of the `unroll --json` report at `path`, with the layouts of `btf` (the raw BTF
+/// `unroll --btf` was given) or else of the driver's bundled profile. A report that is not
+/// JSON, or lacks a key, or has one of the wrong type, is bad input naming the file and the key.
+pub fn read_report(path: &Path, btf: Option<&Path>) -> anyhow::Result<Unrolled> {
     let file = path.display().to_string();
     let text = std::fs::read(path).with_context(|| format!("{file}: cannot read"))?;
     let doc: Value = serde_json::from_slice(&text).with_context(|| format!("{file}: not JSON"))?;
-    regions_of(&doc).map_err(|e| anyhow::anyhow!("{file}: {e}"))
+    let regions = regions_of(&doc).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let trusted = trusted_of(&doc, &regions, btf).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    Ok(Unrolled { regions, trusted })
+}
+
+/// The trusted-region description of a `kernel` report's regions, with the layouts `unroll`
+/// used: read from `btf`, or its driver's bundled profile's.
+fn trusted_of(doc: &Value, regions: &[Region], btf: Option<&Path>) -> Result<Option<TrustedRegions>, String> {
+    if regions.first().is_none_or(|r| r.lowering != Lowering::Kernel) {
+        return Ok(None);
+    }
+    let Some(name) = doc.get("driver") else { return Ok(None) };
+    let name = name.as_str().ok_or("key `driver`: not a string")?;
+    let driver = Driver::from_name(name).ok_or_else(|| format!("key `driver`: unknown driver `{name}`"))?;
+    let layouts = match btf {
+        Some(p) => {
+            let loaded = LoadedBtf::read(p, None).map_err(|e| e.to_string())?;
+            let kernel = p.display().to_string();
+            Profile::from_btf(driver, &loaded.files(p, None), &kernel).map_err(|e| e.to_string())?.layouts
+        }
+        None => Profile::bundled(driver)
+            .map_err(|e| format!("the bundled {name} profile: {e}"))?
+            .map_or_else(Layouts::v6_18, |p| p.layouts),
+    };
+    Ok(Some(trusted_regions(driver, &layouts, regions)))
 }
 
 /// The regions of a parsed report; `Err` names the missing or mistyped key.
@@ -140,7 +180,16 @@ mod tests {
             let e = regions_of(&doc).expect_err("bad report");
             assert!(e.contains(want), "{doc}: {e}");
         }
-        let ok = regions_of(&json!({"lowering": "kernel", "sites": [site]})).expect("good report");
+        let ok = regions_of(&json!({"lowering": "kernel", "sites": [site.clone()]})).expect("good report");
+        // The driver picks the trusted mode's wrapper; none, or another lowering: no trusted mode.
+        let trusted = |doc: Value| trusted_of(&doc, &regions_of(&doc).expect("regions"), None);
+        let veth = trusted(json!({"lowering": "kernel", "driver": "veth", "sites": [site.clone()]}));
+        let veth = veth.expect("known driver").expect("kernel lowering");
+        assert_eq!((veth.wrapper.name.as_str(), veth.regions.len()), ("veth_xdp_buff", 1));
+        assert_eq!(trusted(json!({"lowering": "kernel", "sites": [site.clone()]})), Ok(None));
+        assert_eq!(trusted(json!({"lowering": "stub", "driver": "veth", "sites": [site.clone()]})), Ok(None));
+        let odd = trusted(json!({"lowering": "kernel", "driver": "odd", "sites": [site]}));
+        assert_eq!(odd, Err("key `driver`: unknown driver `odd`".into()));
         assert_eq!(ok.len(), 1);
         assert_eq!((ok[0].insn, ok[0].len, ok[0].lowering), (Slot(4), 3, Lowering::Kernel));
     }

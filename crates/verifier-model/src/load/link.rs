@@ -130,7 +130,9 @@ impl Linker<'_> {
                 let is_call = insn.code == CALL && insn.src_reg() == BPF_PSEUDO_CALL;
                 let is_ld = insn.code == LD_IMM64;
                 let kind = reloc.as_ref().map(|r| r.kind);
-                if is_call && kind == Some(RelocKind::Kfunc) {
+                // libbpf's RELO_EXTERN_CALL takes a call against an extern function whatever
+                // its src_reg (`bpfpatch unroll` leaves its routine calls as `src_reg = 2`).
+                if insn.code == CALL && kind == Some(RelocKind::Kfunc) {
                     let name = reloc.as_ref().map(|r| r.symbol.clone()).unwrap_or_default();
                     let id = self.kfunc_id(&name);
                     out[pos] = Insn::new(CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, id);

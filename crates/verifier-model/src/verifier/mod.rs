@@ -23,6 +23,7 @@ pub mod scalar;
 pub mod state;
 pub mod subprog;
 pub mod tnum;
+pub mod trusted;
 
 pub use scalar::Scalar;
 pub use tnum::Tnum;

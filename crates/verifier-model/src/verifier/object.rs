@@ -10,6 +10,7 @@ use super::explore::{verify_observed, Env, Outcome, Report};
 use super::helpers::Version;
 use super::kfunc::KfuncTable;
 use super::log::{state_line, Listing};
+use super::trusted::{ProgramRegions, TrustedRegions};
 use crate::load::{LoadError, LoadOptions, ObjectImage, ProgType};
 
 /// The verdict on one program.
@@ -48,6 +49,9 @@ pub struct CheckOptions {
     /// The target kernel's BTF for kfunc prototypes; `None`: the running kernel's
     /// ([`crate::verifier::kfunc::VMLINUX`]) when it has one.
     pub kernel_btf: Option<std::path::PathBuf>,
+    /// Unrolled regions to check in the trusted-region mode ([`super::trusted`]): inside them
+    /// the context is the driver's wrapper.
+    pub trusted: Option<TrustedRegions>,
 }
 
 /// Lines of the path that ended in a rejection, each instruction with its assembly.
@@ -92,6 +96,13 @@ pub fn check_object_with(
             if check.legacy_sections { ProgType::of_legacy_section } else { ProgType::of_section };
         let prog_type = check.prog_type.unwrap_or_else(|| of_section(&l.section));
         let funcs = super::subprog::func_infos(obj, btf.as_ref(), l, prog_type);
+        let regions = check.trusted.as_ref().map(|spec| {
+            ProgramRegions::place(spec, l.insns.len(), |i| {
+                let o = l.origin[i];
+                let f = &obj.programs[o.function];
+                (f.name.clone(), o.slot.0 - f.start.0)
+            })
+        });
         let env = Env {
             prog_type,
             maps: &maps,
@@ -103,6 +114,7 @@ pub fn check_object_with(
             dev_bound: check.dev_bound,
             kfunc_table: kfuncs.as_ref(),
             funcs: funcs.as_deref(),
+            trusted: regions.as_ref(),
         };
         let listing = if check.log_level > 0 { Listing::new(&l.insns) } else { Listing::default() };
         let mut log = Vec::new();

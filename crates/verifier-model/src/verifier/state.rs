@@ -63,6 +63,16 @@ pub enum PtrKind {
         /// First slot of the subprogram.
         subprog: u32,
     },
+    /// Inside an unrolled region ([`super::trusted`]): a trusted kernel pointer to the struct
+    /// with layout `layout` (an index into [`super::trusted::TrustedRegions::layouts`]), read
+    /// only.
+    Trusted {
+        /// The pointee's layout.
+        layout: u16,
+    },
+    /// Inside an unrolled region: untyped trusted kernel memory (a typed pointer plus a
+    /// variable, `xdp->data_meta`, `skb->head`): loads give scalars, stores are allowed.
+    TrustedMem,
 }
 
 impl PtrKind {
@@ -83,6 +93,8 @@ impl PtrKind {
             PtrKind::Func { .. } => "func",
             PtrKind::BtfId { trusted: true, .. } => "trusted_ptr_",
             PtrKind::BtfId { .. } => "untrusted_ptr_",
+            PtrKind::Trusted { .. } => "trusted_ptr_",
+            PtrKind::TrustedMem => "trusted_mem",
         }
     }
 }
@@ -134,6 +146,9 @@ impl Ptr {
             // A lookup in a map of maps: the kernel's PTR_TO_MAP_VALUE_OR_NULL, which becomes
             // CONST_PTR_TO_MAP when checked.
             "map_value_or_null".into()
+        } else if self.maybe_null && matches!(self.kind, PtrKind::Trusted { .. }) {
+            // reg_type_str: a PTR_TO_BTF_ID's postfix is `or_null_`.
+            "trusted_ptr_or_null_".into()
         } else if self.maybe_null {
             format!("{}_or_null", self.kind.name())
         } else {

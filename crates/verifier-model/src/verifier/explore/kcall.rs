@@ -33,7 +33,7 @@ pub(super) struct Resolved {
 }
 
 /// The name of the kfunc call with `imm`: the loader's numbering first, then a BTF id.
-fn name_of(env: &Env<'_>, imm: i32) -> Option<String> {
+pub(super) fn name_of(env: &Env<'_>, imm: i32) -> Option<String> {
     if let Some(n) = usize::try_from(imm).ok().and_then(|i| i.checked_sub(1)).and_then(|i| env.kfuncs.get(i))
     {
         return Some(n.clone());

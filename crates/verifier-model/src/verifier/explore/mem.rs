@@ -45,6 +45,9 @@ impl Explorer<'_> {
             Reg::Ptr(p) => p,
         };
         let off = i64::from(p.off) + i64::from(insn_off);
+        if let Some(v) = self.trusted_access(pc, r, p, off, size, access, value)? {
+            return Ok(v);
+        }
         match p.kind {
             PtrKind::Stack { frame } => {
                 let Some(var) = p.var.as_const() else {
@@ -217,9 +220,11 @@ impl Explorer<'_> {
                     Err(m) => reject(pc, m),
                 }
             }
-            PtrKind::PacketEnd | PtrKind::Map { .. } | PtrKind::Func { .. } => {
-                reject(pc, format!("R{r} invalid mem access '{}'", p.kind.name()))
-            }
+            PtrKind::PacketEnd
+            | PtrKind::Map { .. }
+            | PtrKind::Func { .. }
+            | PtrKind::Trusted { .. }
+            | PtrKind::TrustedMem => reject(pc, format!("R{r} invalid mem access '{}'", p.kind.name())),
         }
     }
 

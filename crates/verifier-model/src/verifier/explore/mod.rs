@@ -17,6 +17,7 @@
 //!
 //! Kfunc calls and dynptr arguments are checked in `kcall` against prototypes from the
 //! kernel's BTF ([`super::kfunc`]), dynptr stack slots kept as [`super::dynptr`] describes.
+//! Unrolled regions ([`Env::trusted`]) follow the rules of [`super::trusted`] (in `trusted`).
 //!
 //! What is not modelled yet (kfuncs taking or returning kernel objects, timer callbacks,
 //! atomics outside the stack and map values, helpers missing from [`super::helpers::CURRENT`])
@@ -35,6 +36,7 @@ use super::live::Liveness;
 use super::scalar::Scalar;
 use super::state::{Frame, Ptr, PtrKind, Reg, State};
 use super::subprog::{self, FuncInfo, MAX_CALL_FRAMES};
+use super::trusted::ProgramRegions;
 use crate::load::{MapShape, ProgType};
 use loops::{widen, LoopHead};
 
@@ -44,6 +46,7 @@ mod loops;
 mod mem;
 mod prune;
 mod refine;
+mod trusted;
 
 pub(crate) use call::release_reference;
 use prune::{Kept, Open, PrunePoint};
@@ -94,6 +97,8 @@ pub struct Env<'a> {
     /// `None` when it is loaded without BTF (callbacks are then refused, and subprograms may
     /// not tail-call or use `LD_ABS`).
     pub funcs: Option<&'a [FuncInfo]>,
+    /// Unrolled regions checked in the trusted-region mode ([`super::trusted`]); `None`: none.
+    pub trusted: Option<&'a ProgramRegions<'a>>,
 }
 
 /// An error as the kernel reports it.
@@ -147,7 +152,7 @@ struct Explorer<'a> {
     ops: Vec<(Slot, Op)>,
     index: Vec<Option<usize>>,
     env: &'a Env<'a>,
-    next_id: u32,
+    next_id: Cell<u32>,
     /// First slot of each subprogram, ascending.
     subprogs: Vec<usize>,
     /// Stack bytes each subprogram used on any path (`subprog_info[].stack_depth`).
@@ -267,7 +272,7 @@ pub fn verify_observed(
         live,
         index,
         env,
-        next_id: 0,
+        next_id: Cell::new(0),
         subprogs,
         depths,
         explored: HashMap::new(),
@@ -442,7 +447,7 @@ impl<'a> Explorer<'a> {
                 }
             }
             observe(pc, &state);
-            match self.step(pc, state.clone()) {
+            match self.step_checked(pc, state.clone()) {
                 Ok(next) => {
                     // Push in reverse so the first successor (the fall-through) is explored first.
                     for (npc, nstate) in next.into_iter().rev() {
@@ -470,9 +475,9 @@ impl<'a> Explorer<'a> {
         Report { outcome: Outcome::Accept, insns_processed: processed, states: kept }
     }
 
-    fn fresh_id(&mut self) -> u32 {
-        self.next_id += 1;
-        self.next_id
+    fn fresh_id(&self) -> u32 {
+        self.next_id.set(self.next_id.get() + 1);
+        self.next_id.get()
     }
 
     fn next(&self, pc: usize, op: &Op) -> usize {
@@ -764,6 +769,9 @@ impl<'a> Explorer<'a> {
                     return unsupported(pc, "subtracting a variable from a pointer");
                 }
                 r.var = p.var.alu(AluOp::Add, Width::W64, v);
+                if let PtrKind::Trusted { .. } = p.kind {
+                    r.kind = PtrKind::TrustedMem;
+                }
                 if matches!(p.kind, PtrKind::Packet | PtrKind::PacketMeta) {
                     r.id = self.fresh_id();
                     r.range = 0;
