@@ -52,12 +52,15 @@ fn name(btf: &Btf, t: &Type) -> String {
 
 /// The name of the struct with BTF id `id` (`?` when there is none).
 pub fn struct_name(table: &KfuncTable, id: u32) -> String {
-    table.btf().resolve_type_by_id(id).map(|t| name(table.btf(), &t)).unwrap_or_else(|_| "?".into())
+    table
+        .btf()
+        .and_then(|btf| btf.resolve_type_by_id(id).ok().map(|t| name(btf, &t)))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// The BTF id of struct `name`.
 pub fn struct_id(table: &KfuncTable, name: &str) -> Option<u32> {
-    let btf = table.btf();
+    let btf = table.btf()?;
     btf.resolve_ids_by_name(name)
         .ok()?
         .into_iter()
@@ -65,9 +68,10 @@ pub fn struct_id(table: &KfuncTable, name: &str) -> Option<u32> {
 }
 
 /// A read of `size` bytes at `off` of the struct with id `id`; the error is the kernel's
-/// message.
+/// message. A table without BTF (a bundled one) knows no struct.
 pub fn read(table: &KfuncTable, id: u32, off: u64, size: u64) -> Result<Field, String> {
-    walk(table.btf(), id, off, size, 0)
+    let Some(btf) = table.btf() else { return Err(format!("type {id}: no kernel BTF")) };
+    walk(btf, id, off, size, 0)
 }
 
 fn walk(btf: &Btf, id: u32, off: u64, size: u64, depth: u32) -> Result<Field, String> {

@@ -15,6 +15,7 @@ pub mod explore;
 pub mod helpers;
 pub mod iter;
 pub mod kfunc;
+pub mod kfunc_bundle;
 pub mod live;
 pub mod log;
 pub mod map_compat;

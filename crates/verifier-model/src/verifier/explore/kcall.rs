@@ -351,7 +351,10 @@ impl Explorer<'_> {
             (KRet::VoidPtr, "bpf_rdonly_cast") => {
                 let table = self.env.kfunc_table.expect("prototypes come from the table");
                 let id = konst.and_then(|k| u32::try_from(k).ok()).unwrap_or(0);
-                if !matches!(table.btf().resolve_type_by_id(id), Ok(btf_rs::Type::Struct(_))) {
+                let Some(btf) = table.btf() else {
+                    return unsupported(pc, format!("bpf_rdonly_cast with {}", table.origin()));
+                };
+                if !matches!(btf.resolve_type_by_id(id), Ok(btf_rs::Type::Struct(_))) {
                     return unsupported(pc, format!("bpf_rdonly_cast to BTF type {id}, not a struct"));
                 }
                 Reg::Ptr(Ptr::new(PtrKind::BtfId { type_id: id, trusted: false }, 0))
