@@ -235,12 +235,15 @@ enum Source {
     Bundled(Bundled),
 }
 
+/// Each kfunc's BTF id and prototype, or the reason the model could not classify it, by name.
+pub(crate) type Entries = BTreeMap<String, (u32, Result<KfuncProto, String>)>;
+
 /// A parsed bundled table ([`crate::verifier::kfunc_bundle`]).
 pub(crate) struct Bundled {
     /// The kernel version it was derived from.
     pub(crate) version: String,
     /// Each kfunc's prototype, or the reason the model could not classify it.
-    pub(crate) protos: BTreeMap<String, (u32, Result<KfuncProto, String>)>,
+    pub(crate) protos: Entries,
 }
 
 impl std::fmt::Debug for KfuncTable {
@@ -460,9 +463,9 @@ impl KfuncTable {
             Some((_, t)) if scalar(&t) => KRet::Scalar,
             Some((_, Type::Ptr(p))) => match p.get_type_id().and_then(|id| skip(btf, id)) {
                 Some((_, Type::Void)) | None => KRet::VoidPtr,
-                Some((_, t)) => KRet::BtfPtr(
-                    t.as_btf_type().and_then(|b| btf.resolve_name(b).ok()).unwrap_or_default(),
-                ),
+                Some((_, t)) => {
+                    KRet::BtfPtr(t.as_btf_type().and_then(|b| btf.resolve_name(b).ok()).unwrap_or_default())
+                }
             },
             Some((_, t)) => return Err(bad(format!("unsupported return type {}", t.name()))),
         };

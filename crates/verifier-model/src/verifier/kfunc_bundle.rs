@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::kfunc::{flags, KArg, KRet, KfuncError, KfuncProto, KfuncTable};
+use super::kfunc::{flags, Entries, KArg, KRet, KfuncError, KfuncProto, KfuncTable};
 
 /// Kernel versions with a bundled table, oldest first.
 pub const VERSIONS: &[&str] = &["6.18.44"];
@@ -88,7 +88,8 @@ fn arg_kind(a: &KArg) -> String {
 }
 
 fn parse_arg(kind: &str) -> Option<KArg> {
-    let named = |prefix: &str| kind.strip_prefix(prefix).filter(|s| !s.is_empty()).map(|s| s.replace('+', " "));
+    let named =
+        |prefix: &str| kind.strip_prefix(prefix).filter(|s| !s.is_empty()).map(|s| s.replace('+', " "));
     Some(match kind {
         "scalar" => KArg::Scalar { konst: false },
         "scalar_k" => KArg::Scalar { konst: true },
@@ -172,9 +173,7 @@ pub fn render(table: &KfuncTable, version: &str, source: &str) -> String {
 }
 
 /// Parses a bundled table: each kfunc's BTF id and prototype (or why it has none).
-pub(crate) fn parse(
-    text: &str,
-) -> Result<BTreeMap<String, (u32, Result<KfuncProto, String>)>, KfuncError> {
+pub(crate) fn parse(text: &str) -> Result<Entries, KfuncError> {
     let mut out = BTreeMap::new();
     for (i, raw) in text.lines().enumerate() {
         let bad = |message: String| KfuncError::Bundle { line: i + 1, message };

@@ -106,9 +106,10 @@ pub fn check_object_with(
     let btf = obj.btf().ok().flatten();
     let explicit = check.kernel_btf.is_some() || check.kernel_version.is_some();
     let kfuncs = if explicit || !image.kfuncs.is_empty() {
-        let t = check
-            .kfunc_table(Path::new(VMLINUX))
-            .map_err(|e| LoadError::Malformed { section: "kfunc prototypes".into(), message: e.to_string() })?;
+        let t = check.kfunc_table(Path::new(VMLINUX)).map_err(|e| LoadError::Malformed {
+            section: "kfunc prototypes".into(),
+            message: e.to_string(),
+        })?;
         Some(t)
     } else {
         None
@@ -193,7 +194,9 @@ mod tests {
     fn kfunc_table_selection() {
         let absent = Path::new("/nonexistent/vmlinux");
         let newest = crate::verifier::kfunc_bundle::newest();
-        let cases: [(Option<&str>, Option<&str>, Result<Option<&str>, &str>); 4] = [
+        /// `--btf`, `--kfuncs`, and the bundled version chosen or the error's text.
+        type Row = (Option<&'static str>, Option<&'static str>, Result<Option<&'static str>, &'static str>);
+        let cases: [Row; 4] = [
             (None, None, Ok(Some(newest))),
             (None, Some("6.18.44"), Ok(Some("6.18.44"))),
             (None, Some("4.19.0"), Err("no bundled kfunc table for kernel 4.19.0")),

@@ -7,7 +7,8 @@
 //! `add_kfunc_call` checks before exploration (GPL, device-bound metadata kfuncs); each call
 //! is then checked against the prototype read from BTF ([`crate::verifier::kfunc`]): program
 //! type gating, scalar, constant, memory / size, context and dynptr arguments, and the
-//! returns the model knows (scalars, `void`, dynptr slices).
+//! returns the model knows (scalars, `void`, dynptr slices). The packet-trait kfuncs, absent
+//! from every kernel's BTF, are checked by their bundled rules (`kcall_traits`).
 
 use std::collections::HashMap;
 
@@ -30,6 +31,8 @@ use crate::verifier::state::{Ptr, PtrKind, Reg, StackSlot, State, UNWRITTEN};
 pub(super) struct Resolved {
     name: String,
     proto: Result<KfuncProto, String>,
+    /// A packet-trait kfunc the kernel's table lacks, checked by its bundled rules.
+    traits: Option<&'static crate::traits::args::TraitKfunc>,
 }
 
 /// The name of the kfunc call with `imm`: the loader's numbering first, then a BTF id.
@@ -58,7 +61,8 @@ pub(super) fn resolve(ops: &[(Slot, Op)], env: &Env<'_>) -> Result<HashMap<i32, 
             Some(t) => t.proto(&name).map_err(|e| e.to_string()),
             None => Err("no kernel BTF to read its prototype from".into()),
         };
-        out.insert(imm, Resolved { name, proto });
+        let traits = proto.as_ref().err().and_then(|_| crate::traits::args::trait_kfunc(&name));
+        out.insert(imm, Resolved { name, proto, traits });
     }
     Ok(out)
 }
@@ -153,6 +157,9 @@ impl Explorer<'_> {
         let Some(k) = self.kfuncs.get(&imm).cloned() else {
             return unsupported(pc, format!("kfunc call {imm} whose name is unknown"));
         };
+        if let Some(t) = k.traits {
+            return self.call_trait_kfunc(pc, st, next, t);
+        }
         let p = match k.proto {
             Ok(p) => p,
             Err(e) => return unsupported(pc, format!("kfunc {}: {e}", k.name)),

@@ -40,6 +40,7 @@ use loops::{widen, LoopHead};
 
 mod call;
 mod kcall;
+mod kcall_traits;
 mod loops;
 mod mem;
 mod prune;
