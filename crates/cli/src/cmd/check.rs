@@ -205,7 +205,8 @@ impl Session<'_> {
         let mut doc = json!({"file": file, "programs": checks.iter().map(program_json).collect::<Vec<_>>()});
         if let Some(from) = checks.iter().find_map(|c| c.kfuncs_from.as_deref()) {
             let fallback = args.btf.is_none() && args.kfuncs.is_none() && from.starts_with("the bundled");
-            let why = if fallback { format!("; no --btf and no readable {VMLINUX_BTF}") } else { String::new() };
+            let why =
+                if fallback { format!("; no --btf and no readable {VMLINUX_BTF}") } else { String::new() };
             doc["kfuncs_from"] = json!(format!("{from}{why}"));
         }
         if let Some(regions) = &self.regions {
