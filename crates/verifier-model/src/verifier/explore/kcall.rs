@@ -351,7 +351,7 @@ impl Explorer<'_> {
                 let kern = if self.env.prog_type == ProgType::Xdp { "xdp_buff" } else { "sk_buff" };
                 let table = self.env.kfunc_table.expect("prototypes come from the table");
                 let Some(type_id) = btf_ptr::struct_id(table, kern) else {
-                    return unsupported(pc, format!("no struct {kern} in the kernel's BTF"));
+                    return unsupported(pc, format!("no struct {kern} in {}", table.origin()));
                 };
                 Reg::Ptr(Ptr::new(PtrKind::BtfId { type_id, trusted: true }, 0))
             }
@@ -370,7 +370,10 @@ impl Explorer<'_> {
             (KRet::BtfPtr(name), _) if p.has(flags::ACQUIRE) => {
                 let table = self.env.kfunc_table.expect("prototypes come from the table");
                 let Some(type_id) = btf_ptr::struct_id(table, name) else {
-                    return unsupported(pc, format!("kfunc {} returning struct {name}", p.name));
+                    return unsupported(
+                        pc,
+                        format!("kfunc {} returning struct {name}, not in {}", p.name, table.origin()),
+                    );
                 };
                 let mut q = Ptr::new(PtrKind::BtfId { type_id, trusted: true }, 0);
                 q.id = self.fresh_id();
