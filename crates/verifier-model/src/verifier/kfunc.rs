@@ -244,6 +244,8 @@ pub(crate) struct Bundled {
     pub(crate) version: String,
     /// Each kfunc's prototype, or the reason the model could not classify it.
     pub(crate) protos: Entries,
+    /// The kernel types it carries.
+    pub(crate) types: crate::verifier::kernel_types::Types,
 }
 
 impl std::fmt::Debug for KfuncTable {
@@ -306,8 +308,8 @@ impl KfuncTable {
 
     /// A table in the bundled format ([`crate::verifier::kfunc_bundle`]) for kernel `version`.
     pub fn parse_bundled(version: &str, text: &str) -> Result<KfuncTable, KfuncError> {
-        let protos = crate::verifier::kfunc_bundle::parse(text)?;
-        Ok(KfuncTable { source: Source::Bundled(Bundled { version: version.to_owned(), protos }) })
+        let (protos, types) = crate::verifier::kfunc_bundle::parse(text)?;
+        Ok(KfuncTable { source: Source::Bundled(Bundled { version: version.to_owned(), protos, types }) })
     }
 
     /// The newest bundled table.
@@ -331,11 +333,20 @@ impl KfuncTable {
         }
     }
 
-    /// The BTF itself; `None` for a bundled table, which has no kernel types (struct layouts).
+    /// The BTF itself; `None` for a bundled table, which carries only the kernel types the
+    /// kfuncs it models need ([`crate::verifier::kernel_types`]).
     pub fn btf(&self) -> Option<&Btf> {
         match &self.source {
             Source::Btf(btf, _) => Some(btf),
             Source::Bundled(_) => None,
+        }
+    }
+
+    /// The kernel types of a bundled table (for loads through kernel pointers).
+    pub(crate) fn types(&self) -> Option<&crate::verifier::kernel_types::Types> {
+        match &self.source {
+            Source::Bundled(b) => Some(&b.types),
+            Source::Btf(..) => None,
         }
     }
 

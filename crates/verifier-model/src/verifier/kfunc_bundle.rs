@@ -19,13 +19,17 @@
 //! unnamed parameter has an empty name (`:scalar`); spaces in a type name are written `+`
 //! (`btf.long+long+unsigned+int`).
 //!
-//! A bundled table carries prototypes only, not the kernel's types: loads through kernel
-//! pointers (`PTR_TO_BTF_ID`) and the kfuncs returning them need a BTF
-//! ([`KfuncTable::btf`] is `None`).
+//! After the kfuncs, `type` lines ([`crate::verifier::kernel_types`]) carry the kernel types
+//! loads through kernel pointers (`PTR_TO_BTF_ID`) need: the structs `bpf_cast_to_kern_ctx`
+//! gives (`xdp_buff`, `sk_buff`) and those acquiring kfuncs return, with what they contain and
+//! the structs they point to; a struct further away is known by name and size only, and a load
+//! from it is refused with a message naming the table. `bpf_rdonly_cast` (any BTF id) needs a
+//! BTF.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::kernel_types::{self, Types};
 use super::kfunc::{flags, Entries, KArg, KRet, KfuncError, KfuncProto, KfuncTable};
 
 /// Kernel versions with a bundled table, oldest first.
@@ -160,6 +164,8 @@ pub fn render(table: &KfuncTable, version: &str, source: &str) -> String {
         "# Kfunc prototypes of Linux {version}, derived from {source} by scripts/derive-kfuncs.sh.\n\
          # Format: crates/verifier-model/src/verifier/kfunc_bundle.rs. Do not edit by hand.\n"
     );
+    let mut roots: Vec<u32> =
+        KERN_STRUCTS.iter().filter_map(|s| super::btf_ptr::struct_id(table, s)).collect();
     for name in table.tagged() {
         let proto = table.proto(&name).map_err(|e| match e {
             KfuncError::Prototype { message, .. } => message,
@@ -168,17 +174,53 @@ pub fn render(table: &KfuncTable, version: &str, source: &str) -> String {
         let id = table.id_of(&name).unwrap_or(0);
         out.push_str(&line(&name, id, &proto));
         out.push('\n');
+        if let Ok(KfuncProto { ret: KRet::BtfPtr(s), flags: f, .. }) = &proto {
+            if f & flags::ACQUIRE != 0 {
+                roots.extend(super::btf_ptr::struct_id(table, s));
+            }
+        }
+    }
+    if let Some(btf) = table.btf() {
+        let (full, opaque) = kernel_types::closure(btf, &roots);
+        let _ = writeln!(
+            out,
+            "# Kernel types: {} and what they contain, the structs they point to with theirs \
+             ({} types), {} structs further away by name and size only.",
+            KERN_STRUCTS.join(", ") + " and the structs acquiring kfuncs return",
+            full.len(),
+            opaque.len()
+        );
+        let mut all: Vec<(u32, bool)> = full.iter().map(|i| (*i, false)).collect();
+        all.extend(opaque.iter().map(|i| (*i, true)));
+        all.sort_unstable();
+        for (id, opaque) in all {
+            out.push_str(&kernel_types::line(btf, id, opaque));
+            out.push('\n');
+        }
     }
     out
 }
 
-/// Parses a bundled table: each kfunc's BTF id and prototype (or why it has none).
-pub(crate) fn parse(text: &str) -> Result<Entries, KfuncError> {
+/// The structs `bpf_cast_to_kern_ctx` gives, whose layouts a bundled table carries.
+const KERN_STRUCTS: &[&str] = &["xdp_buff", "sk_buff"];
+
+/// Parses a bundled table: each kfunc's BTF id and prototype (or why it has none), and the
+/// kernel types.
+pub(crate) fn parse(text: &str) -> Result<(Entries, Types), KfuncError> {
     let mut out = BTreeMap::new();
+    let mut types = Types::new();
     for (i, raw) in text.lines().enumerate() {
         let bad = |message: String| KfuncError::Bundle { line: i + 1, message };
         let l = raw.trim();
         if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = l.strip_prefix("type ") {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let (id, t) = kernel_types::parse_line(&words).map_err(bad)?;
+            if types.insert(id, t).is_some() {
+                return Err(bad(format!("type {id} listed twice")));
+            }
             continue;
         }
         let mut words = l.split_whitespace();
@@ -220,24 +262,25 @@ pub(crate) fn parse(text: &str) -> Result<Entries, KfuncError> {
             return Err(bad(format!("{name}: listed twice")));
         }
     }
-    Ok(out)
+    Ok((out, types))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verifier::btf_ptr;
     use crate::verifier::kfunc::VMLINUX;
 
     #[test]
     fn every_bundled_table_parses_and_round_trips() {
         for v in VERSIONS {
             let text = text(v).expect("listed versions are bundled");
-            let parsed = parse(text).unwrap_or_else(|e| panic!("{v}: {e}"));
+            let (parsed, types) = parse(text).unwrap_or_else(|e| panic!("{v}: {e}"));
             let lines = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).count();
-            assert_eq!(parsed.len(), lines, "{v}: one kfunc per line");
+            assert_eq!(parsed.len() + types.len(), lines, "{v}: one kfunc or type per line");
             assert!(parsed.len() > 100, "{v}: {} kfuncs", parsed.len());
             for (name, (id, p)) in &parsed {
-                let again = parse(&line(name, *id, p)).expect("a rendered line parses");
+                let (again, _) = parse(&line(name, *id, p)).expect("a rendered line parses");
                 assert_eq!(again.get(name), Some(&(*id, p.clone())), "{name}");
             }
             let t = KfuncTable::bundled(v).expect("bundled");
@@ -264,6 +307,13 @@ mod tests {
             ("f 1 ret=void flags=- a:memx", "bad argument"),
             ("f 1 ret=void flags=- a:ctx.", "bad argument"),
             ("f 1 ret=void flags=-\nf 2 ret=void flags=-", "listed twice"),
+            ("type 1 int 4\ntype 1 int 4", "listed twice"),
+            ("type x int 4", "expected a number"),
+            ("type 1 blob 4", "unknown kind"),
+            ("type 1 struct s 8 a:2", "bad member"),
+            ("type 1 struct s 8 a:2:0:x", "bad member"),
+            ("type 1 struct", "no name"),
+            ("type 1 array 2", "expected a number"),
         ];
         for (text, want) in cases {
             let e = parse(&format!("# header\n{text}")).expect_err(text).to_string();
@@ -305,6 +355,24 @@ mod tests {
             assert_eq!(live.id_of(name), bundled.id_of(name), "{name}");
         }
         assert_eq!(shared, live_names.len(), "the bundled table misses kfuncs of {v}");
-        eprintln!("{shared} kfuncs agree between {VMLINUX} and the bundled table of {v}");
+        // Every read of 1, 2, 4 or 8 bytes in the structs whose layouts are bundled.
+        let mut reads = 0;
+        let types = bundled.types().expect("a bundled table");
+        for (&id, t) in types {
+            let kernel_types::TypeInfo::Struct { size, union: false, .. } = t else { continue };
+            for off in 0..*size {
+                for n in [1, 2, 4, 8] {
+                    let (a, b) = (btf_ptr::read(&live, id, off, n), btf_ptr::read(&bundled, id, off, n));
+                    assert_eq!(a, b, "struct {} off {off} size {n}", btf_ptr::struct_name(&live, id));
+                    reads += 1;
+                }
+            }
+        }
+        for s in KERN_STRUCTS {
+            assert_eq!(btf_ptr::struct_id(&live, s), btf_ptr::struct_id(&bundled, s), "{s}");
+        }
+        eprintln!(
+            "{shared} kfuncs and {reads} struct reads agree between {VMLINUX} and the bundled table of {v}"
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod dynptr;
 pub mod explore;
 pub mod helpers;
 pub mod iter;
+pub mod kernel_types;
 pub mod kfunc;
 pub mod kfunc_bundle;
 pub mod live;
