@@ -142,3 +142,19 @@ fn dev_bound_models_a_device_bound_load() {
     let stdout = text(&out.stdout);
     assert_eq!(stdout.matches(" accept ").count(), 4, "{stdout}");
 }
+
+#[test]
+fn kfuncs_names_a_bundled_table() {
+    let obj = path("xdp_meta.v4.o");
+    let out = bpfpatch(&["check", "--kfuncs", "6.18.44", "--dev-bound", &obj]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.matches(" accept ").count(), 4, "{stdout}");
+    assert!(stdout.contains("(kfunc prototypes from the bundled table of Linux 6.18.44)"), "{stdout}");
+    let out = bpfpatch(&["check", "--kfuncs", "6.18.44", &obj]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("metadata kfuncs require device-bound program"));
+    let out = bpfpatch(&["check", "--kernel-version", "4.19.0", &obj]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no bundled kfunc table for kernel 4.19.0"), "{}", text(&out.stderr));
+}

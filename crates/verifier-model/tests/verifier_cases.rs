@@ -63,3 +63,52 @@ fn verdicts_and_messages_match_the_kernel() {
         bpf_verifier_model::verifier::kfunc::VMLINUX
     );
 }
+
+/// Every case calling kfuncs gets the same verdict and message with the bundled table of the
+/// running kernel's version as with its BTF (the struct layouts included: `bpf_cast_to_kern_ctx`
+/// and conntrack cases).
+#[test]
+fn bundled_kfunc_table_gives_the_btf_verdicts() {
+    use bpf_verifier_model::verifier::kfunc_bundle;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/verifier");
+    let cases = Case::load_dir(&dir).expect("testdata/verifier cases parse");
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let (Some(live), Some(version)) = (KfuncTable::running(), kfunc_bundle::version_of_release(&release))
+    else {
+        assert!(std::env::var_os("BPFPATCH_REQUIRE_KERNEL").is_none(), "no kernel BTF of a bundled version");
+        eprintln!("no kernel BTF, or kernel {} has no bundled table: skipped", release.trim());
+        return;
+    };
+    let bundled = KfuncTable::bundled(version).expect("bundled");
+    let verdict = |case: &Case, table: &KfuncTable| {
+        let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let funcs = case.func_infos(&insns);
+        let env = Env {
+            prog_type: case.prog_type,
+            maps: &case.maps,
+            read_only_maps: &[],
+            helpers: Version::Current,
+            gpl: true,
+            allow_uninit_stack: true,
+            kfuncs: &case.kfuncs,
+            dev_bound: false,
+            kfunc_table: Some(table),
+            funcs: funcs.as_deref(),
+        };
+        verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name)).outcome
+    };
+    let (mut same, mut undecided, mut wrong) = (0, Vec::new(), Vec::new());
+    let kfunc_cases: Vec<&Case> = cases.iter().filter(|c| !c.kfuncs.is_empty()).collect();
+    for case in &kfunc_cases {
+        let (a, b) = (verdict(case, &live), verdict(case, &bundled));
+        match (&a, &b) {
+            _ if a == b => same += 1,
+            (_, Outcome::Unsupported { what, .. }) => undecided.push(format!("{}: {what}", case.name)),
+            _ => wrong.push(format!("{}: BTF {a:?}, bundled {b:?}", case.name)),
+        }
+    }
+    assert!(wrong.is_empty(), "verdicts differ:\n{}", wrong.join("\n"));
+    assert!(undecided.is_empty(), "undecided with the bundled table:\n{}", undecided.join("\n"));
+    eprintln!("{} kfunc cases: {same} same verdict with the bundled table of {version}", kfunc_cases.len());
+    assert!(kfunc_cases.len() >= 60, "{} kfunc cases", kfunc_cases.len());
+}

@@ -1,5 +1,5 @@
 //! `bpfpatch check OBJ|DIR... [--prog NAME] [--prog-type T] [--log-level N] [--json] [--kernel]
-//! [--dev-bound] [--btf FILE] [--unrolled REPORT.json]`:
+//! [--dev-bound] [--btf FILE] [--kfuncs VERSION] [--unrolled REPORT.json]`:
 //! the abstract verifier's verdict on each program, before loading; with `--kernel` (feature
 //! `kernel`) the running kernel's verdict next to it. Directories are searched for BPF ELF
 //! objects. Over several files, progress goes to stderr when it is a terminal and a summary
@@ -49,6 +49,11 @@ pub struct Args {
     /// the object needs it).
     #[arg(long)]
     pub btf: Option<PathBuf>,
+    /// Take kfunc prototypes from the table bundled for this kernel version (e.g. 6.18.44)
+    /// instead of a BTF. Without it, `--btf` or the running kernel's BTF is read; when neither
+    /// is readable, the newest bundled table is used and the output says so.
+    #[arg(long = "kfuncs", visible_alias = "kernel-version", value_name = "VERSION")]
+    pub kfuncs: Option<String>,
     /// Model a device-bound XDP load (`BPF_F_XDP_DEV_BOUND_ONLY`), which the XDP metadata
     /// kfuncs require.
     #[arg(long)]
@@ -195,6 +200,7 @@ impl Session<'_> {
             dev_bound: args.dev_bound,
             kernel_btf: args.btf.clone(),
             trusted: self.unrolled.as_ref().and_then(|u| u.trusted.clone()),
+            kernel_version: args.kfuncs.clone(),
         };
         let checks = check_object_with(&obj, &options, &check)
             .map_err(|e| FileError::NotModelled(format!("not modelled yet: {e}")))?;
@@ -202,6 +208,12 @@ impl Session<'_> {
             return Err(FileError::Input(anyhow::anyhow!("{file}: no program {p}")));
         }
         let mut doc = json!({"file": file, "programs": checks.iter().map(program_json).collect::<Vec<_>>()});
+        if let Some(from) = checks.iter().find_map(|c| c.kfuncs_from.as_deref()) {
+            let fallback = args.btf.is_none() && args.kfuncs.is_none() && from.starts_with("the bundled");
+            let why =
+                if fallback { format!("; no --btf and no readable {VMLINUX_BTF}") } else { String::new() };
+            doc["kfuncs_from"] = json!(format!("{from}{why}"));
+        }
         if let Some(u) = &self.unrolled {
             let diags = super::unrolled::diagnostics(&bytes, &u.regions)
                 .with_context(|| file.clone())
@@ -263,6 +275,9 @@ fn program_json(c: &ProgramCheck) -> Value {
 /// Runs the command.
 pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
     let started = Instant::now();
+    if let Some(v) = &args.kfuncs {
+        bpf_verifier_model::verifier::kfunc::KfuncTable::bundled(v).context("--kfuncs")?;
+    }
     let paths = inputs(&args.objects)?;
     let unrolled = match &args.unrolled {
         Some(report) if paths.len() != 1 => {
@@ -340,6 +355,9 @@ fn render_files(files: &[Value]) -> String {
         }
         if f["error"].is_null() && f["programs"].as_array().is_some_and(|p| p.is_empty()) {
             let _ = writeln!(text, "  (no programs libbpf would load; --legacy checks every function)");
+        }
+        if let Some(from) = f["kfuncs_from"].as_str().filter(|f| f.starts_with("the bundled")) {
+            let _ = writeln!(text, "  (kfunc prototypes from {from})");
         }
         if let Some(e) = f["kernel_error"].as_str() {
             let _ = writeln!(text, "  (kernel did not load the object) {e}");

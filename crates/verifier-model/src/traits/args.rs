@@ -1,7 +1,7 @@
 //! The trait kfuncs' prototypes and argument rules, as data for a verifier (kernel-notes §E.3).
 //!
-//! Not yet wired into [`crate::verifier`]: a kfunc-call check there can look a name up with
-//! [`trait_kfunc_args`] and check R1-R5 against the rules, the way the kernel's
+//! The verifier model consults these when the kernel's kfunc table lacks a name called
+//! (`verifier::explore::kcall_traits` checks R1-R5 against the rules, the way the kernel's
 //! `check_kfunc_args` treats these parameters (a context pointer, `u64` scalars, and a
 //! `void *val` / `u64 val__sz` memory-and-size pair). The kfuncs exist only in kernels carrying
 //! the RFC and only for `BPF_PROG_TYPE_XDP` ([`PROG_TYPE`]); each returns an `int` (a scalar in

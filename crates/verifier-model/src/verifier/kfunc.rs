@@ -16,7 +16,7 @@
 //! handles. A kfunc missing from the flags table has no flags; one missing from the gating
 //! table is allowed everywhere (the common set).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use btf_rs::{Btf, BtfType, Type};
@@ -42,6 +42,20 @@ pub enum KfuncError {
     NotFound {
         /// The name.
         name: String,
+    },
+    /// No table is bundled for that kernel version.
+    #[error("no bundled kfunc table for kernel {version} (bundled: {known})", known = crate::verifier::kfunc_bundle::VERSIONS.join(", "))]
+    NoBundle {
+        /// The version asked for.
+        version: String,
+    },
+    /// A line of a bundled table that does not parse.
+    #[error("bundled kfunc table, line {line}: {message}")]
+    Bundle {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
     },
     /// A prototype the model cannot classify.
     #[error("kfunc {name}: {message}")]
@@ -207,14 +221,36 @@ impl KfuncProto {
     }
 }
 
-/// Kfunc prototypes of one kernel, read on demand from its BTF.
+/// Kfunc prototypes of one kernel: read on demand from its BTF, or parsed from the table
+/// bundled for a named kernel version ([`KfuncTable::bundled`]).
 pub struct KfuncTable {
-    btf: Btf,
+    source: Source,
+}
+
+/// Where a table's prototypes come from.
+enum Source {
+    /// A vmlinux BTF, and the file it was read from.
+    Btf(Btf, String),
+    /// A bundled table: the prototypes (or why a kfunc has none) by name.
+    Bundled(Bundled),
+}
+
+/// Each kfunc's BTF id and prototype, or the reason the model could not classify it, by name.
+pub(crate) type Entries = BTreeMap<String, (u32, Result<KfuncProto, String>)>;
+
+/// A parsed bundled table ([`crate::verifier::kfunc_bundle`]).
+pub(crate) struct Bundled {
+    /// The kernel version it was derived from.
+    pub(crate) version: String,
+    /// Each kfunc's prototype, or the reason the model could not classify it.
+    pub(crate) protos: Entries,
+    /// The kernel types it carries.
+    pub(crate) types: crate::verifier::kernel_types::Types,
 }
 
 impl std::fmt::Debug for KfuncTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KfuncTable")
+        write!(f, "KfuncTable({})", self.origin())
     }
 }
 
@@ -243,46 +279,112 @@ fn scalar(t: &Type) -> bool {
 impl KfuncTable {
     /// The table of an already parsed BTF.
     pub fn new(btf: Btf) -> KfuncTable {
-        KfuncTable { btf }
+        KfuncTable { source: Source::Btf(btf, "BTF".into()) }
     }
 
     /// The table of the BTF in `path` (a vmlinux BTF file).
     pub fn from_file(path: &Path) -> Result<KfuncTable, KfuncError> {
         let shown = path.display().to_string();
-        Ok(KfuncTable { btf: Btf::from_file(path).map_err(|e| btf_err(&shown, e))? })
+        let btf = Btf::from_file(path).map_err(|e| btf_err(&shown, e))?;
+        Ok(KfuncTable { source: Source::Btf(btf, shown) })
     }
 
     /// The running kernel's table ([`VMLINUX`]), `None` when it publishes no BTF.
     pub fn running() -> Option<KfuncTable> {
-        Path::new(VMLINUX).exists().then(|| Self::from_file(Path::new(VMLINUX)).ok()).flatten()
+        Self::from_vmlinux(Path::new(VMLINUX))
     }
 
-    /// The BTF itself.
-    pub fn btf(&self) -> &Btf {
-        &self.btf
+    /// The table of the BTF at `path`, `None` when it is absent or unreadable.
+    pub fn from_vmlinux(path: &Path) -> Option<KfuncTable> {
+        path.exists().then(|| Self::from_file(path).ok()).flatten()
+    }
+
+    /// The table bundled for kernel `version` (one of [`crate::verifier::kfunc_bundle::VERSIONS`]).
+    pub fn bundled(version: &str) -> Result<KfuncTable, KfuncError> {
+        let text = crate::verifier::kfunc_bundle::text(version)
+            .ok_or_else(|| KfuncError::NoBundle { version: version.to_owned() })?;
+        Self::parse_bundled(version, text)
+    }
+
+    /// A table in the bundled format ([`crate::verifier::kfunc_bundle`]) for kernel `version`.
+    pub fn parse_bundled(version: &str, text: &str) -> Result<KfuncTable, KfuncError> {
+        let (protos, types) = crate::verifier::kfunc_bundle::parse(text)?;
+        Ok(KfuncTable { source: Source::Bundled(Bundled { version: version.to_owned(), protos, types }) })
+    }
+
+    /// The newest bundled table.
+    pub fn newest_bundled() -> Result<KfuncTable, KfuncError> {
+        Self::bundled(crate::verifier::kfunc_bundle::newest())
+    }
+
+    /// The kernel version of a bundled table; `None` for one read from BTF.
+    pub fn bundled_version(&self) -> Option<&str> {
+        match &self.source {
+            Source::Bundled(b) => Some(&b.version),
+            Source::Btf(..) => None,
+        }
+    }
+
+    /// Where the prototypes come from, for a user: the BTF file or the bundled version.
+    pub fn origin(&self) -> String {
+        match &self.source {
+            Source::Btf(_, path) => format!("BTF {path}"),
+            Source::Bundled(b) => format!("the bundled table of Linux {}", b.version),
+        }
+    }
+
+    /// The BTF itself; `None` for a bundled table, which carries only the kernel types the
+    /// kfuncs it models need ([`crate::verifier::kernel_types`]).
+    pub fn btf(&self) -> Option<&Btf> {
+        match &self.source {
+            Source::Btf(btf, _) => Some(btf),
+            Source::Bundled(_) => None,
+        }
+    }
+
+    /// The kernel types of a bundled table (for loads through kernel pointers).
+    pub(crate) fn types(&self) -> Option<&crate::verifier::kernel_types::Types> {
+        match &self.source {
+            Source::Bundled(b) => Some(&b.types),
+            Source::Btf(..) => None,
+        }
     }
 
     /// The name of the FUNC with BTF id `id`.
     pub fn name_of(&self, id: u32) -> Option<String> {
-        match self.btf.resolve_type_by_id(id).ok()? {
-            Type::Func(f) => self.btf.resolve_name(&f).ok(),
+        let btf = match &self.source {
+            Source::Btf(btf, _) => btf,
+            Source::Bundled(b) => {
+                return b.protos.iter().find(|(_, (i, _))| *i == id).map(|(n, _)| n.clone())
+            }
+        };
+        match btf.resolve_type_by_id(id).ok()? {
+            Type::Func(f) => btf.resolve_name(&f).ok(),
             _ => None,
         }
     }
 
     /// The BTF id of FUNC `name`.
     pub fn id_of(&self, name: &str) -> Option<u32> {
-        let ids = self.btf.resolve_ids_by_name(name).ok()?;
-        ids.into_iter().find(|&id| matches!(self.btf.resolve_type_by_id(id), Ok(Type::Func(_))))
+        let btf = match &self.source {
+            Source::Btf(btf, _) => btf,
+            Source::Bundled(b) => return b.protos.get(name).map(|(id, _)| *id),
+        };
+        let ids = btf.resolve_ids_by_name(name).ok()?;
+        ids.into_iter().find(|&id| matches!(btf.resolve_type_by_id(id), Ok(Type::Func(_))))
     }
 
     /// Every FUNC tagged `bpf_kfunc` (`__bpf_kfunc`), by name.
     pub fn tagged(&self) -> Vec<String> {
+        let btf = match &self.source {
+            Source::Btf(btf, _) => btf,
+            Source::Bundled(b) => return b.protos.keys().cloned().collect(),
+        };
         let mut out = Vec::new();
         for id in 1.. {
-            let Ok(t) = self.btf.resolve_type_by_id(id) else { break };
+            let Ok(t) = btf.resolve_type_by_id(id) else { break };
             if let Type::DeclTag(tag) = t {
-                if self.btf.resolve_name(&tag).is_ok_and(|n| n == "bpf_kfunc") {
+                if btf.resolve_name(&tag).is_ok_and(|n| n == "bpf_kfunc") {
                     if let Some(name) = tag.get_type_id().and_then(|f| self.name_of(f)) {
                         out.push(name);
                     }
@@ -297,20 +399,27 @@ impl KfuncTable {
     /// The prototype of kfunc `name`.
     pub fn proto(&self, name: &str) -> Result<KfuncProto, KfuncError> {
         let not_found = || KfuncError::NotFound { name: name.to_owned() };
-        let id = self.id_of(name).ok_or_else(not_found)?;
-        let Ok(Type::Func(func)) = self.btf.resolve_type_by_id(id) else { return Err(not_found()) };
         let bad = |message: String| KfuncError::Prototype { name: name.to_owned(), message };
-        let Ok(Type::FuncProto(fp)) = self.btf.resolve_chained_type(&func) else {
+        let btf = match &self.source {
+            Source::Btf(btf, _) => btf,
+            Source::Bundled(b) => {
+                let (_, p) = b.protos.get(name).ok_or_else(not_found)?;
+                return p.clone().map_err(bad);
+            }
+        };
+        let id = self.id_of(name).ok_or_else(not_found)?;
+        let Ok(Type::Func(func)) = btf.resolve_type_by_id(id) else { return Err(not_found()) };
+        let Ok(Type::FuncProto(fp)) = btf.resolve_chained_type(&func) else {
             return Err(bad("no prototype".into()));
         };
         let params: Vec<(String, u32)> = fp
             .parameters
             .iter()
-            .map(|p| (self.btf.resolve_name(p).unwrap_or_default(), p.get_type_id().unwrap_or(0)))
+            .map(|p| (btf.resolve_name(p).unwrap_or_default(), p.get_type_id().unwrap_or(0)))
             .collect();
         let mut args = Vec::new();
         for (i, (pname, ty)) in params.iter().enumerate() {
-            let (_, t) = skip(&self.btf, *ty).ok_or_else(|| bad(format!("argument {pname}: bad type")))?;
+            let (_, t) = skip(btf, *ty).ok_or_else(|| bad(format!("argument {pname}: bad type")))?;
             let next_is_size =
                 params.get(i + 1).is_some_and(|(n, _)| n.ends_with("__sz") || n.ends_with("__szk"));
             let nullable = pname.ends_with("__opt") || pname.ends_with("__nullable");
@@ -325,10 +434,10 @@ impl KfuncTable {
                     KArg::Scalar { konst: pname.ends_with("__k") }
                 }
             } else if let Type::Ptr(p) = &t {
-                let pointee = p.get_type_id().and_then(|id| skip(&self.btf, id));
+                let pointee = p.get_type_id().and_then(|id| skip(btf, id));
                 let pointee_name = pointee
                     .as_ref()
-                    .and_then(|(_, t)| t.as_btf_type().and_then(|b| self.btf.resolve_name(b).ok()))
+                    .and_then(|(_, t)| t.as_btf_type().and_then(|b| btf.resolve_name(b).ok()))
                     .unwrap_or_default();
                 match pointee {
                     _ if pname.ends_with("__str") => KArg::Str,
@@ -360,14 +469,14 @@ impl KfuncTable {
             };
             args.push((pname.clone(), arg));
         }
-        let ret = match skip(&self.btf, fp.return_type_id()) {
+        let ret = match skip(btf, fp.return_type_id()) {
             Some((_, Type::Void)) | None => KRet::Void,
             Some((_, t)) if scalar(&t) => KRet::Scalar,
-            Some((_, Type::Ptr(p))) => match p.get_type_id().and_then(|id| skip(&self.btf, id)) {
+            Some((_, Type::Ptr(p))) => match p.get_type_id().and_then(|id| skip(btf, id)) {
                 Some((_, Type::Void)) | None => KRet::VoidPtr,
-                Some((_, t)) => KRet::BtfPtr(
-                    t.as_btf_type().and_then(|b| self.btf.resolve_name(b).ok()).unwrap_or_default(),
-                ),
+                Some((_, t)) => {
+                    KRet::BtfPtr(t.as_btf_type().and_then(|b| btf.resolve_name(b).ok()).unwrap_or_default())
+                }
             },
             Some((_, t)) => return Err(bad(format!("unsupported return type {}", t.name()))),
         };

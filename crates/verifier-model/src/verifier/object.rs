@@ -2,13 +2,14 @@
 //! ([`crate::load::ObjectImage`]), then explored with the object's maps, license and the
 //! program type its section names.
 
+use std::path::Path;
 use std::time::Instant;
 
 use bpf_patch::elf::BpfObject;
 
 use super::explore::{verify_observed, Env, Outcome, Report};
 use super::helpers::Version;
-use super::kfunc::KfuncTable;
+use super::kfunc::{KfuncError, KfuncTable, VMLINUX};
 use super::log::{state_line, Listing};
 use super::trusted::{ProgramRegions, TrustedRegions};
 use crate::load::{LoadError, LoadOptions, ObjectImage, ProgType};
@@ -28,6 +29,9 @@ pub struct ProgramCheck {
     pub time_us: u64,
     /// The log [`CheckOptions::log_level`] asked for, one line per entry.
     pub log: Vec<String>,
+    /// Where the kfunc prototypes came from ([`KfuncTable::origin`]), when the object calls
+    /// kfuncs.
+    pub kfuncs_from: Option<String>,
 }
 
 /// What [`check_object_with`] checks and records.
@@ -52,6 +56,29 @@ pub struct CheckOptions {
     /// Unrolled regions to check in the trusted-region mode ([`super::trusted`]): inside them
     /// the context is the driver's wrapper.
     pub trusted: Option<TrustedRegions>,
+    /// Take kfunc prototypes from the table bundled for this kernel version
+    /// ([`KfuncTable::bundled`]) instead of a BTF. With neither this nor
+    /// [`CheckOptions::kernel_btf`] nor a readable running kernel's BTF, the newest bundled
+    /// table is used.
+    pub kernel_version: Option<String>,
+}
+
+impl CheckOptions {
+    /// The kfunc prototypes these options select: [`CheckOptions::kernel_btf`], else the
+    /// bundled table of [`CheckOptions::kernel_version`], else the BTF at `vmlinux` when it is
+    /// readable, else the newest bundled table.
+    pub fn kfunc_table(&self, vmlinux: &Path) -> Result<KfuncTable, KfuncError> {
+        if let Some(path) = &self.kernel_btf {
+            return KfuncTable::from_file(path);
+        }
+        if let Some(v) = &self.kernel_version {
+            return KfuncTable::bundled(v);
+        }
+        match KfuncTable::from_vmlinux(vmlinux) {
+            Some(t) => Ok(t),
+            None => KfuncTable::newest_bundled(),
+        }
+    }
 }
 
 /// Lines of the path that ended in a rejection, each instruction with its assembly.
@@ -81,14 +108,17 @@ pub fn check_object_with(
     let read_only: Vec<bool> = image.maps.iter().map(|m| m.read_only).collect();
     let gpl = obj.license.as_deref().is_some_and(gpl_compatible);
     let btf = obj.btf().ok().flatten();
-    let kfuncs = match &check.kernel_btf {
-        Some(path) => Some(
-            KfuncTable::from_file(path)
-                .map_err(|e| LoadError::Malformed { section: "kernel BTF".into(), message: e.to_string() })?,
-        ),
-        None if image.kfuncs.is_empty() => None,
-        None => KfuncTable::running(),
+    let explicit = check.kernel_btf.is_some() || check.kernel_version.is_some();
+    let kfuncs = if explicit || !image.kfuncs.is_empty() {
+        let t = check.kfunc_table(Path::new(VMLINUX)).map_err(|e| LoadError::Malformed {
+            section: "kfunc prototypes".into(),
+            message: e.to_string(),
+        })?;
+        Some(t)
+    } else {
+        None
     };
+    let kfuncs_from = kfuncs.as_ref().filter(|_| !image.kfuncs.is_empty()).map(KfuncTable::origin);
     let mut out = Vec::new();
     let selected = |name: &str| check.only.as_deref().is_none_or(|o| o == name);
     for (name, l) in image.programs.iter().filter(|(n, _)| selected(n)) {
@@ -148,6 +178,7 @@ pub fn check_object_with(
             report,
             time_us,
             log,
+            kfuncs_from: kfuncs_from.clone(),
         });
     }
     for (name, e) in image.failed.iter().filter(|(n, _)| selected(n)) {
@@ -159,8 +190,41 @@ pub fn check_object_with(
             report: Err(e.to_string()),
             time_us: 0,
             log: Vec::new(),
+            kfuncs_from: None,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which table each combination of options selects, without a running kernel's BTF.
+    #[test]
+    fn kfunc_table_selection() {
+        let absent = Path::new("/nonexistent/vmlinux");
+        let newest = crate::verifier::kfunc_bundle::newest();
+        /// `--btf`, `--kfuncs`, and the bundled version chosen or the error's text.
+        type Row = (Option<&'static str>, Option<&'static str>, Result<Option<&'static str>, &'static str>);
+        let cases: [Row; 4] = [
+            (None, None, Ok(Some(newest))),
+            (None, Some("6.18.44"), Ok(Some("6.18.44"))),
+            (None, Some("4.19.0"), Err("no bundled kfunc table for kernel 4.19.0")),
+            (Some("/nonexistent/btf"), Some("6.18.44"), Err("/nonexistent/btf")),
+        ];
+        for (btf, version, want) in cases {
+            let o = CheckOptions {
+                kernel_btf: btf.map(Into::into),
+                kernel_version: version.map(Into::into),
+                ..CheckOptions::default()
+            };
+            match (o.kfunc_table(absent), want) {
+                (Ok(t), Ok(v)) => assert_eq!(t.bundled_version(), v, "{btf:?} {version:?}"),
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{e}"),
+                (got, want) => panic!("{btf:?} {version:?}: {got:?}, want {want:?}"),
+            }
+        }
+    }
 }

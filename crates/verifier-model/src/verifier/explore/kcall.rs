@@ -7,7 +7,8 @@
 //! `add_kfunc_call` checks before exploration (GPL, device-bound metadata kfuncs); each call
 //! is then checked against the prototype read from BTF ([`crate::verifier::kfunc`]): program
 //! type gating, scalar, constant, memory / size, context and dynptr arguments, and the
-//! returns the model knows (scalars, `void`, dynptr slices).
+//! returns the model knows (scalars, `void`, dynptr slices). The packet-trait kfuncs, absent
+//! from every kernel's BTF, are checked by their bundled rules (`kcall_traits`).
 
 use std::collections::HashMap;
 
@@ -30,6 +31,8 @@ use crate::verifier::state::{Ptr, PtrKind, Reg, StackSlot, State, UNWRITTEN};
 pub(super) struct Resolved {
     name: String,
     proto: Result<KfuncProto, String>,
+    /// A packet-trait kfunc the kernel's table lacks, checked by its bundled rules.
+    traits: Option<&'static crate::traits::args::TraitKfunc>,
 }
 
 /// The name of the kfunc call with `imm`: the loader's numbering first, then a BTF id.
@@ -58,7 +61,8 @@ pub(super) fn resolve(ops: &[(Slot, Op)], env: &Env<'_>) -> Result<HashMap<i32, 
             Some(t) => t.proto(&name).map_err(|e| e.to_string()),
             None => Err("no kernel BTF to read its prototype from".into()),
         };
-        out.insert(imm, Resolved { name, proto });
+        let traits = proto.as_ref().err().and_then(|_| crate::traits::args::trait_kfunc(&name));
+        out.insert(imm, Resolved { name, proto, traits });
     }
     Ok(out)
 }
@@ -153,6 +157,9 @@ impl Explorer<'_> {
         let Some(k) = self.kfuncs.get(&imm).cloned() else {
             return unsupported(pc, format!("kfunc call {imm} whose name is unknown"));
         };
+        if let Some(t) = k.traits {
+            return self.call_trait_kfunc(pc, st, next, t);
+        }
         let p = match k.proto {
             Ok(p) => p,
             Err(e) => return unsupported(pc, format!("kfunc {}: {e}", k.name)),
@@ -344,14 +351,17 @@ impl Explorer<'_> {
                 let kern = if self.env.prog_type == ProgType::Xdp { "xdp_buff" } else { "sk_buff" };
                 let table = self.env.kfunc_table.expect("prototypes come from the table");
                 let Some(type_id) = btf_ptr::struct_id(table, kern) else {
-                    return unsupported(pc, format!("no struct {kern} in the kernel's BTF"));
+                    return unsupported(pc, format!("no struct {kern} in {}", table.origin()));
                 };
                 Reg::Ptr(Ptr::new(PtrKind::BtfId { type_id, trusted: true }, 0))
             }
             (KRet::VoidPtr, "bpf_rdonly_cast") => {
                 let table = self.env.kfunc_table.expect("prototypes come from the table");
                 let id = konst.and_then(|k| u32::try_from(k).ok()).unwrap_or(0);
-                if !matches!(table.btf().resolve_type_by_id(id), Ok(btf_rs::Type::Struct(_))) {
+                let Some(btf) = table.btf() else {
+                    return unsupported(pc, format!("bpf_rdonly_cast with {}", table.origin()));
+                };
+                if !matches!(btf.resolve_type_by_id(id), Ok(btf_rs::Type::Struct(_))) {
                     return unsupported(pc, format!("bpf_rdonly_cast to BTF type {id}, not a struct"));
                 }
                 Reg::Ptr(Ptr::new(PtrKind::BtfId { type_id: id, trusted: false }, 0))
@@ -360,7 +370,10 @@ impl Explorer<'_> {
             (KRet::BtfPtr(name), _) if p.has(flags::ACQUIRE) => {
                 let table = self.env.kfunc_table.expect("prototypes come from the table");
                 let Some(type_id) = btf_ptr::struct_id(table, name) else {
-                    return unsupported(pc, format!("kfunc {} returning struct {name}", p.name));
+                    return unsupported(
+                        pc,
+                        format!("kfunc {} returning struct {name}, not in {}", p.name, table.origin()),
+                    );
                 };
                 let mut q = Ptr::new(PtrKind::BtfId { type_id, trusted: true }, 0);
                 q.id = self.fresh_id();

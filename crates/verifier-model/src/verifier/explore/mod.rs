@@ -42,6 +42,7 @@ use loops::{widen, LoopHead};
 
 mod call;
 mod kcall;
+mod kcall_traits;
 mod loops;
 mod mem;
 mod prune;
@@ -91,7 +92,8 @@ pub struct Env<'a> {
     pub kfuncs: &'a [String],
     /// Loaded device-bound (`BPF_F_XDP_DEV_BOUND_ONLY`).
     pub dev_bound: bool,
-    /// The target kernel's kfunc prototypes (its BTF); kfunc calls are not modelled without.
+    /// The target kernel's kfunc prototypes (its BTF, or a bundled table); without, kfunc
+    /// calls are not modelled, except the packet-trait kfuncs (bundled rules).
     pub kfunc_table: Option<&'a KfuncTable>,
     /// The program's BTF `func_info` (linkage of each function, prototypes of global ones);
     /// `None` when it is loaded without BTF (callbacks are then refused, and subprograms may
