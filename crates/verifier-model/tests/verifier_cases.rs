@@ -94,6 +94,7 @@ fn bundled_kfunc_table_gives_the_btf_verdicts() {
             dev_bound: false,
             kfunc_table: Some(table),
             funcs: funcs.as_deref(),
+            trusted: None,
         };
         verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name)).outcome
     };

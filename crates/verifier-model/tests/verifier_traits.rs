@@ -159,6 +159,7 @@ fn run_cases(table: Option<&KfuncTable>) -> usize {
             dev_bound: false,
             kfunc_table: table,
             funcs: None,
+            trusted: None,
         };
         let outcome = verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", c.name)).outcome;
         match (c.reject, outcome) {
@@ -245,6 +246,7 @@ fn a_trait_program_is_accepted_and_runs() {
         dev_bound: false,
         kfunc_table: None,
         funcs: None,
+        trusted: None,
     };
     let report = verify(&insns, &env).expect("decodes");
     assert_eq!(report.outcome, Outcome::Accept);
