@@ -1,6 +1,7 @@
 //! The verdicts recorded in `testdata/verifier/*.s` are the running kernel's: each case is
 //! loaded as a raw program (its declared maps created, `BPF_PSEUDO_MAP_FD` indices replaced by
-//! their fds) and the kernel's verdict and reason must be the recorded ones.
+//! their fds) and the kernel's verdict and reason must be the recorded ones. Where the kernel's
+//! log names the instruction it failed at, the model must fail at the same one.
 #![cfg(feature = "kernel")]
 #![allow(clippy::print_stderr)]
 
@@ -14,9 +15,34 @@ use bpf_patch::text::assemble;
 use bpf_patch::Insn;
 use bpf_verifier_model::load::{MapShape, ProgType};
 use bpf_verifier_model::verifier::case::{Case, Expect};
+use bpf_verifier_model::verifier::explore::{verify, Env, Outcome};
+use bpf_verifier_model::verifier::helpers::Version;
 use bpf_verifier_model::verifier::kfunc::KfuncTable;
 use bpfpatch::kernel::raw::{RawError, RawProgram};
 use common::kernel;
+
+/// The slot the model rejects `case` at, if it rejects it.
+fn model_rejects_at(case: &Case, table: &KfuncTable) -> Option<usize> {
+    let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let funcs = case.func_infos(&insns);
+    let env = Env {
+        prog_type: case.prog_type,
+        maps: &case.maps,
+        read_only_maps: &[],
+        helpers: Version::Current,
+        gpl: true,
+        allow_uninit_stack: true,
+        kfuncs: &case.kfuncs,
+        dev_bound: false,
+        kfunc_table: Some(table),
+        funcs: funcs.as_deref(),
+        trusted: None,
+    };
+    match verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name)).outcome {
+        Outcome::Reject(d) => Some(d.insn),
+        _ => None,
+    }
+}
 
 fn prog_type(t: ProgType) -> u32 {
     t.number().expect("cases name modelled program types")
@@ -88,7 +114,7 @@ fn recorded_verdicts_are_the_kernels() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/verifier");
     let cases = Case::load_dir(&dir).expect("cases parse");
     let table = KfuncTable::running().expect("a kernel that loads programs publishes its BTF");
-    let mut wrong = Vec::new();
+    let (mut wrong, mut same_insn, mut no_insn) = (Vec::new(), 0, 0);
     for case in &cases {
         let mut insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         with_kfunc_ids(case, &table, &mut insns);
@@ -99,13 +125,31 @@ fn recorded_verdicts_are_the_kernels() {
         };
         let got = match loaded {
             Ok(_) => Expect::Accept,
-            Err(RawError::Rejected(s)) => Expect::Reject(s.message.unwrap_or_default()),
+            Err(RawError::Rejected(s)) => {
+                // The failing instruction: the last one the kernel printed before its message,
+                // except at the complexity limit, which stops before printing the instruction
+                // it was about to process.
+                let at_limit =
+                    s.message.as_deref().is_some_and(|m| m.starts_with("BPF program is too large"));
+                let kernel_insn = s.error_insn.filter(|_| !at_limit);
+                match (kernel_insn, model_rejects_at(case, &table)) {
+                    (Some(k), Some(m)) if k as usize == m => same_insn += 1,
+                    (Some(k), m) => {
+                        wrong.push(format!("{}: kernel fails at insn {k}, model at {m:?}", case.name))
+                    }
+                    (None, _) => no_insn += 1,
+                }
+                Expect::Reject(s.message.unwrap_or_default())
+            }
             Err(e) => panic!("{}: {e}", case.name),
         };
         if got != case.expect {
             wrong.push(format!("{}: kernel {got:?}, recorded {:?}", case.name, case.expect));
         }
     }
-    assert!(wrong.is_empty(), "the kernel disagrees with recorded verdicts:\n{}", wrong.join("\n"));
-    eprintln!("{} verifier cases: the kernel's verdicts are the recorded ones", cases.len());
+    assert!(wrong.is_empty(), "the kernel disagrees:\n{}", wrong.join("\n"));
+    eprintln!(
+        "{} verifier cases: the kernel's verdicts are the recorded ones; {same_insn} rejections at the model's instruction, {no_insn} where the kernel's log names none (or stops at the complexity limit)",
+        cases.len()
+    );
 }
