@@ -211,10 +211,34 @@ struct Retargeter<'a> {
 }
 
 impl Retargeter<'_> {
+    /// [`Retargeter::retarget`] for the common case, with few live values so that the hot loop
+    /// stays in registers: a jump `off` whose slot is not in `fixed_imm` and whose target is a
+    /// valid slot held by the window, with a new offset that fits. `None`: take the general path
+    /// (which then also reports any error).
+    #[inline(always)]
+    fn retarget_jump(&self, mut insn: Insn, old: u32, new: u32) -> Option<Insn> {
+        if field_of(&insn) != Some(PositionField::JumpOff) {
+            return None;
+        }
+        // The general path advances the cursor; a stale cursor only sends us there.
+        if self.fixed.fixed.get(self.fixed.next).is_some_and(|f| f.0 <= old) {
+            return None;
+        }
+        let t = u32::try_from(i64::from(old) + i64::from(insn.off) + 1)
+            .ok()
+            .filter(|&t| t < self.remap.old_len)?;
+        if self.insns.get(t.wrapping_sub(1) as usize).is_some_and(|p| p.code == LD_IMM64) {
+            return None;
+        }
+        let new_t = self.window.get(t).filter(|&p| p < self.remap.new_len)?;
+        insn.off = i16::try_from(i64::from(new_t) - i64::from(new) - 1).ok()?;
+        Some(insn)
+    }
+
     /// `insn`, the kept original instruction at `old` now at `new`, with its position field
     /// retargeted. `run`: the unedited run being copied; a target inside it moved with the
     /// instruction.
-    #[inline(always)]
+    #[inline(never)]
     fn retarget(&mut self, mut insn: Insn, old: u32, new: u32, run: &Range<u32>) -> Result<Insn, EditError> {
         if self.fixed.contains(old) {
             return Ok(insn);
@@ -333,7 +357,11 @@ impl<'a, 'o> Emitter<'a, 'o> {
                     let k = bits.trailing_zeros() as usize;
                     bits &= bits - 1;
                     let off = (block * 64 + k) as u32;
-                    d[k].write(re.retarget(s[k], old0 + off, new0 + off, &run)?);
+                    let (old, new) = (old0 + off, new0 + off);
+                    d[k].write(match re.retarget_jump(s[k], old, new) {
+                        Some(insn) => insn,
+                        None => re.retarget(s[k], old, new, &run)?,
+                    });
                 }
             }
             *pos += src.len();
