@@ -1,26 +1,37 @@
 //! The emit phase of [`super::apply`]: once the plan ([`Remap`]) is known, copy the program
 //! into a pre-sized output in chunks and retarget the position-holding fields of kept original
 //! instructions. The plan fixes where every original slot and every group lands, so the output
-//! can be written in independent parts: above [`PARALLEL_MIN`] output slots (and with a second
-//! CPU) the first and the second half are written by two threads into disjoint halves of the
-//! buffer.
+//! can be written in independent parts: from [`PARALLEL_MIN`] output slots (and with a second
+//! CPU) it is cut into up to [`MAX_PARTS`] parts, disjoint pieces of the buffer, that this thread
+//! and one helper take in turn.
 //!
 //! What does not live here: validation of the edits and the layout of groups (`plan` in the
 //! parent module), the position-field enumeration ([`super::field`]).
 
 use std::mem::MaybeUninit;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::field::{field_of, holds_position};
 use super::{EditError, Edits, PositionField, Remap};
 use crate::insn::{Insn, Slot};
 use crate::opcode::LD_IMM64;
 
-/// Output length (slots) from which two threads write the output. At 10k slots the whole apply
-/// takes about 30 µs, the order of a thread spawn; at 100k slots (about 300 µs) two threads
-/// already win (measured with `cargo bench -p bpf-patch --bench edit`, see the commit message).
-pub(super) const PARALLEL_MIN: u32 = 1 << 16;
+/// Output length (slots) from which a second thread helps write the output. Measured on a
+/// shared 2-CPU machine (bench workload, medians of 400-1000 runs, threaded against the same
+/// binary pinned to one CPU): at 140k and 280k slots the helper made the median worse (0.43 vs
+/// 0.33 ms, 3.6 vs 0.7-1.0 ms: the scope must join a helper that a busy CPU may not run for
+/// milliseconds), at 560k it was even (1.9-3.2 vs 1.7-2.7 ms), at 1M even or better (1.9-3.4 vs
+/// 3.2-3.3 ms; about 1.7x faster when the second CPU is idle).
+pub(super) const PARALLEL_MIN: u32 = 1 << 19;
+
+/// Output slots per part when the output is shared between threads (at most [`MAX_PARTS`]).
+const PART_MIN: u32 = 1 << 16;
+
+/// Most parts the output is cut into: the last part a late thread takes is what the other may
+/// wait for, and each part costs a window start.
+const MAX_PARTS: u32 = 16;
 
 /// Entries in the window ring (a power of two; 16 KiB).
 const WINDOW: usize = 4096;
@@ -43,11 +54,18 @@ pub(super) struct Plan<'a> {
     pub fixed: &'a [Slot],
 }
 
-/// Writes the output of `plan`, with two threads when it holds at least `parallel_min` slots
-/// and a second CPU is available.
+/// Writes the output of `plan`; from `parallel_min` output slots, and with a second CPU, cut
+/// into parts that this thread and one helper take in turn.
 pub(super) fn emit(plan: Plan<'_>, parallel_min: u32) -> Result<Vec<Insn>, EditError> {
-    let split = (plan.remap.new_len >= parallel_min && two_cpus()).then(|| split_point(plan.remap));
-    emit_split(plan, split)
+    let new_len = plan.remap.new_len;
+    if new_len < parallel_min || !two_cpus() {
+        return emit_parts(plan, &[], false);
+    }
+    let parts = (new_len / PART_MIN).clamp(2, MAX_PARTS);
+    let splits: Vec<u32> = (1..parts)
+        .map(|i| split_point(plan.remap, (u64::from(new_len) * u64::from(i) / u64::from(parts)) as u32))
+        .collect();
+    emit_parts(plan, &splits, true)
 }
 
 /// Whether the machine lets this process run two threads at once (asked once: the query reads
@@ -57,49 +75,68 @@ fn two_cpus() -> bool {
     *TWO.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2))
 }
 
-/// An original slot near the middle of the output that no edited group straddles: the output
-/// before it and from it can be written independently.
-fn split_point(remap: &Remap) -> u32 {
-    let half = remap.new_len / 2;
-    let k = remap.groups.partition_point(|g| g.new_start <= half);
+/// An original slot that no edited group straddles and whose output position is `new` or, if
+/// `new` falls inside a group, the end of that group: the output before it and from it can be
+/// written independently. Monotonic in `new`.
+fn split_point(remap: &Remap, new: u32) -> u32 {
+    let k = remap.groups.partition_point(|g| g.new_start <= new);
     match k.checked_sub(1).map(|k| &remap.groups[k]) {
         // Before the first group old and new positions agree.
-        None => half,
+        None => new,
         Some(g) => {
             let (end_old, end_new) = (g.old + g.width, g.new_start + g.len());
-            // Inside the plain run after `g` (the next group starts past `half`), or right
-            // after `g` if `half` falls inside it.
-            end_old + half.saturating_sub(end_new)
+            // Inside the plain run after `g` (the next group starts past `new`), or right
+            // after `g` if `new` falls inside it.
+            end_old + new.saturating_sub(end_new)
         }
     }
 }
 
-/// Writes the output, in two parts split at original slot `split` (which no group straddles)
-/// if given, each by its own thread. On error the first part's error wins: it is the one a
-/// single pass would have met first.
-fn emit_split(plan: Plan<'_>, split: Option<u32>) -> Result<Vec<Insn>, EditError> {
+/// One part of the output: original slots `old` and where their output goes.
+type Part<'o> = (Range<u32>, u32, &'o mut [MaybeUninit<Insn>]);
+
+/// Writes the output cut at the original slots `splits` (non-decreasing; no group straddles
+/// one). `threaded`: this thread and one helper take the parts in turn (so a helper that starts
+/// late, on a busy machine, costs at most one part of waiting). On error the error of the first
+/// failing part wins: it is the one a single pass would have met first.
+fn emit_parts(plan: Plan<'_>, splits: &[u32], threaded: bool) -> Result<Vec<Insn>, EditError> {
     let new_len = plan.remap.new_len as usize;
     let old_len = plan.remap.old_len;
     let mut out: Vec<Insn> = Vec::with_capacity(new_len);
-    let spare = &mut out.spare_capacity_mut()[..new_len];
-    match split {
-        Some(s) => {
-            let new_s = plan.remap.start(s);
-            let (a, b) = spare.split_at_mut(new_s as usize);
-            let second = Emitter::new(plan, s..old_len, new_s, b);
-            let (first, second) = std::thread::scope(|scope| {
-                let handle = scope.spawn(move || second.run());
-                let first = Emitter::new(plan, 0..s, 0, a).run();
-                (first, handle.join())
-            });
-            first?;
-            second.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        }
-        None => Emitter::new(plan, 0..old_len, 0, spare).run()?,
+    let mut rest = &mut out.spare_capacity_mut()[..new_len];
+    let mut parts: Vec<Mutex<Option<Part<'_>>>> = Vec::with_capacity(splits.len() + 1);
+    let (mut old_at, mut new_at) = (0u32, 0u32);
+    for &s in splits.iter().chain(std::iter::once(&old_len)) {
+        let new_s = plan.remap.start(s);
+        let (this, tail) = rest.split_at_mut((new_s - new_at) as usize);
+        parts.push(Mutex::new(Some((old_at..s, new_at, this))));
+        (rest, old_at, new_at) = (tail, s, new_s);
+    }
+    let results: Vec<Mutex<Option<Result<(), EditError>>>> = parts.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(part) = parts.get(i) else { break };
+        let (old, base, slice) =
+            part.lock().unwrap_or_else(PoisonError::into_inner).take().expect("each part is taken once");
+        let result = Emitter::new(plan, old, base, slice).run();
+        *results[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+    };
+    if threaded {
+        std::thread::scope(|scope| {
+            scope.spawn(work);
+            work();
+        });
+    } else {
+        work();
+    }
+    for result in results {
+        result.into_inner().unwrap_or_else(PoisonError::into_inner).expect("every part was run")?;
     }
     // SAFETY: `new_len <= capacity`, and every one of the first `new_len` elements was written:
-    // the parts cover `spare[..new_len]` without gap (`split_at_mut`), and `Emitter::run` only
-    // returns `Ok` after asserting that it wrote its whole part.
+    // the parts cover `spare_capacity_mut()[..new_len]` without gap (`split_at_mut` up to
+    // `start(old_len) == new_len`), every part was run (checked just above), and
+    // `Emitter::run` only returns `Ok` after asserting that it wrote its whole part.
     unsafe { out.set_len(new_len) };
     Ok(out)
 }

@@ -101,27 +101,30 @@ fn check_splits(insns: &[Insn], edits: &Edits, fixed: &[Slot], seed: u64) -> usi
     let (groups, new_len) = plan(insns, edits, &order).expect("edits are valid");
     let remap = Remap { old_len: insns.len() as u32, new_len, groups };
     let plan = Plan { insns, edits, order: &order, remap: &remap, fixed };
-    let whole = emit_split(plan, None);
+    let whole = emit_parts(plan, &[], false);
     if let Ok(out) = &whole {
         let opts = ApplyOptions { fixed_imm: fixed };
         assert_eq!(reference::apply(insns, edits, &opts).as_ref(), Ok(out), "seed {seed}");
     }
     let mut rng = Rng(seed | 1);
-    let mut points: Vec<u32> = vec![0, 1, remap.old_len, split_point(&remap)];
+    let mut points: Vec<u32> = vec![0, 1, remap.old_len, split_point(&remap, remap.new_len / 2)];
     for g in &remap.groups {
         points.extend([g.old.saturating_sub(1), g.old, g.old + g.width, g.old + g.width + 1]);
     }
     points.extend((0..40).map(|_| rng.below(u64::from(remap.old_len)) as u32));
     let straddled = |s: u32| remap.groups.iter().any(|g| g.old < s && s < g.old + g.width);
-    let mut tried = 0;
-    for s in points {
-        if s > remap.old_len || straddled(s) {
-            continue;
-        }
-        assert_eq!(emit_split(plan, Some(s)), whole, "seed {seed}, split at slot {s}");
-        tried += 1;
+    points.retain(|&s| s <= remap.old_len && !straddled(s));
+    for &s in &points {
+        assert_eq!(emit_parts(plan, &[s], false), whole, "seed {seed}, split at slot {s}");
     }
-    tried
+    // Several parts, taken by two threads; empty parts included.
+    for round in 0..8 {
+        let mut cuts: Vec<u32> =
+            (0..1 + round % 5).map(|_| points[rng.below(points.len() as u64) as usize]).collect();
+        cuts.sort_unstable();
+        assert_eq!(emit_parts(plan, &cuts, true), whole, "seed {seed}, split at slots {cuts:?}");
+    }
+    points.len()
 }
 
 #[test]
@@ -143,8 +146,12 @@ fn split_output_equals_the_single_pass() {
         let (groups, new_len) = plan(&prog, &e, &order).expect("edits are valid");
         let remap = Remap { old_len: n as u32, new_len, groups };
         failing += usize::from(
-            emit_split(Plan { insns: &prog, edits: &e, order: &order, remap: &remap, fixed: &fixed }, None)
-                .is_err(),
+            emit_parts(
+                Plan { insns: &prog, edits: &e, order: &order, remap: &remap, fixed: &fixed },
+                &[],
+                false,
+            )
+            .is_err(),
         );
     }
     assert!(splits > 300, "only {splits} split points tried");
@@ -152,7 +159,7 @@ fn split_output_equals_the_single_pass() {
 }
 
 #[test]
-fn the_split_point_is_near_the_middle_and_straddles_no_group() {
+fn split_points_are_monotonic_near_their_target_and_straddle_no_group() {
     for seed in 1..=20u64 {
         let mut rng = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
         let prog = program(&mut rng, 4_000, 0);
@@ -160,7 +167,9 @@ fn the_split_point_is_near_the_middle_and_straddles_no_group() {
         let order = e.order();
         let (groups, new_len) = plan(&prog, &e, &order).expect("edits are valid");
         let remap = Remap { old_len: prog.len() as u32, new_len, groups };
-        let s = split_point(&remap);
+        let s = split_point(&remap, new_len / 2);
+        let cuts: Vec<u32> = (0..=new_len).step_by(97).map(|new| split_point(&remap, new)).collect();
+        assert!(cuts.windows(2).all(|w| w[0] <= w[1]), "seed {seed}: split points not monotonic");
         assert!(s <= remap.old_len);
         assert!(remap.groups.iter().all(|g| !(g.old < s && s < g.old + g.width)), "seed {seed}: {s}");
         let widest = remap.groups.iter().map(|g| g.len()).max().unwrap_or(0);
