@@ -390,7 +390,9 @@ fn plan(insns: &[Insn], edits: &Edits, order: &[usize]) -> Result<(Vec<Group>, u
 ///
 /// Cost: `O(n + e log e)`: the edits are sorted, then the program is copied in chunks and each
 /// position-holding slot is retargeted with one load from a window of output positions filled
-/// ahead of the cursor (bisection over the edits for far targets). Pure: `insns` is not touched, and on error no partial result exists.
+/// ahead of the cursor (bisection over the edits for far targets). From 2^19 output slots, with
+/// a second CPU, a scoped helper thread writes parts of the output (see `emit`). Pure: `insns`
+/// is not touched, and on error no partial result exists.
 pub fn apply(insns: &[Insn], edits: &Edits, opts: &ApplyOptions<'_>) -> Result<Applied, EditError> {
     if let Some(w) = opts.fixed_imm.windows(2).find(|w| w[0] >= w[1]) {
         return Err(EditError::FixedImmNotSorted { at: w[1] });

@@ -96,9 +96,10 @@ fn split_point(remap: &Remap, new: u32) -> u32 {
 type Part<'o> = (Range<u32>, u32, &'o mut [MaybeUninit<Insn>]);
 
 /// Writes the output cut at the original slots `splits` (non-decreasing; no group straddles
-/// one). `threaded`: this thread and one helper take the parts in turn (so a helper that starts
-/// late, on a busy machine, costs at most one part of waiting). On error the error of the first
-/// failing part wins: it is the one a single pass would have met first.
+/// one). `threaded`: this thread and one helper take the parts in turn, so a helper that runs
+/// late on a busy machine takes fewer parts; the scope still joins it, which is why
+/// [`PARALLEL_MIN`] is high. On error the error of the first failing part wins: it is the one a
+/// single pass would have met first.
 fn emit_parts(plan: Plan<'_>, splits: &[u32], threaded: bool) -> Result<Vec<Insn>, EditError> {
     let new_len = plan.remap.new_len as usize;
     let old_len = plan.remap.old_len;
