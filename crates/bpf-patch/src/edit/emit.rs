@@ -44,7 +44,7 @@ const CHUNK: usize = 512;
 pub(super) struct Plan<'a> {
     /// The original program.
     pub insns: &'a [Insn],
-    /// The edits, and their indices in application order.
+    /// The edits.
     pub edits: &'a Edits,
     /// Indices into `edits` in application order.
     pub order: &'a [usize],
