@@ -15,12 +15,12 @@
 //! Also here: [`position_field`], the one enumeration of instruction-level position fields, and
 //! `reference` (hidden), the sequential kernel-style baseline used by tests and benchmarks.
 
+mod emit;
 mod field;
 #[doc(hidden)]
 pub mod reference;
 
 pub(crate) use field::field_of;
-use field::holds_position;
 pub use field::{position_field, PositionField};
 
 use crate::insn::{Insn, Slot};
@@ -303,21 +303,6 @@ impl Remap {
     }
 }
 
-/// Whether `slot` is the second slot of an `ld_imm64` (a second slot has opcode 0, so the slot
-/// before it cannot itself be a second slot).
-fn is_second_slot(insns: &[Insn], slot: usize) -> bool {
-    slot > 0 && insns[slot - 1].code == LD_IMM64
-}
-
-/// Width in slots of the instruction at `slot`.
-fn width(insns: &[Insn], slot: usize) -> u32 {
-    if insns[slot].code == LD_IMM64 && slot + 1 < insns.len() {
-        2
-    } else {
-        1
-    }
-}
-
 fn len_u32(len: u64) -> Result<u32, EditError> {
     u32::try_from(len).map_err(|_| EditError::TooLarge { len })
 }
@@ -325,6 +310,16 @@ fn len_u32(len: u64) -> Result<u32, EditError> {
 /// Validates the edits and lays out the groups.
 fn plan(insns: &[Insn], edits: &Edits, order: &[usize]) -> Result<(Vec<Group>, u32), EditError> {
     let n = len_u32(insns.len() as u64)?;
+    // The opcodes before and at each edited slot (0 where there is none), read first in a loop
+    // of independent loads: below, each would be a cache miss waited for in turn.
+    let code = |slot: Option<usize>| slot.and_then(|s| insns.get(s)).map_or(0, |insn| insn.code);
+    let codes: Vec<[u8; 2]> = order
+        .iter()
+        .map(|&i| {
+            let at = edits.edits[i].at.index();
+            [code(at.checked_sub(1)), code(Some(at))]
+        })
+        .collect();
     let mut groups: Vec<Group> = Vec::new();
     let mut delta: i64 = 0;
     let mut i = 0;
@@ -333,10 +328,13 @@ fn plan(insns: &[Insn], edits: &Edits, order: &[usize]) -> Result<(Vec<Group>, u
         if at.0 >= n {
             return Err(EditError::SlotOutOfRange { at, len: n });
         }
-        if is_second_slot(insns, at.index()) {
+        // A slot after an `ld_imm64` is its second slot (which has opcode 0, so the slot before
+        // it cannot itself be a second slot); an `ld_imm64` in the last slot is one slot wide.
+        let [prev, this] = codes[i];
+        if prev == LD_IMM64 {
             return Err(EditError::EditInsideLdImm64 { at });
         }
-        let w = width(insns, at.index());
+        let w = if this == LD_IMM64 && at.0 + 1 < n { 2 } else { 1 };
         let (mut before, mut middle, mut after) = (0u64, u64::from(w), 0u64);
         let mut kept = true;
         while i < order.len() && edits.edits[order[i]].at == at {
@@ -372,156 +370,6 @@ fn plan(insns: &[Insn], edits: &Edits, order: &[usize]) -> Result<(Vec<Group>, u
     Ok((groups, new_len))
 }
 
-/// Membership in the sorted `fixed_imm` list for increasing queries, in amortised O(1).
-struct FixedCursor<'a> {
-    fixed: &'a [Slot],
-    next: usize,
-}
-
-impl FixedCursor<'_> {
-    fn contains(&mut self, old: u32) -> bool {
-        while self.next < self.fixed.len() && self.fixed[self.next].0 < old {
-            self.next += 1;
-        }
-        self.next < self.fixed.len() && self.fixed[self.next].0 == old
-    }
-}
-
-/// Output positions of the original slots near the copy cursor: where a jump to slot `t` lands
-/// (the start of its group, or of the next one if the group is empty), kept in a ring of
-/// [`WINDOW`] entries that is filled ahead of the cursor. Short jumps, the vast majority, cost one
-/// load from L1; others fall back to [`Remap::start`].
-struct Window {
-    ring: Box<[u32; WINDOW]>,
-    /// Slots `[filled - WINDOW, filled)` are valid.
-    filled: u32,
-    /// Next group to fill.
-    group: usize,
-    /// New minus old position of unedited slots, modulo 2^32.
-    shift: u32,
-}
-
-/// Entries in the ring (a power of two; 16 KiB).
-const WINDOW: usize = 4096;
-
-impl Window {
-    fn new() -> Self {
-        Window { ring: Box::new([0; WINDOW]), filled: 0, group: 0, shift: 0 }
-    }
-
-    /// Fills the ring up to slot `upto` (inclusive bound `remap.old_len`).
-    fn fill_to(&mut self, remap: &Remap, upto: u32) {
-        const MASK: u32 = WINDOW as u32 - 1;
-        while self.filled < upto {
-            let j = self.filled;
-            match remap.groups.get(self.group) {
-                Some(g) if g.old == j => {
-                    self.ring[(j & MASK) as usize] = g.new_start;
-                    if g.width == 2 {
-                        let second = if g.kept { g.new_start + g.before + 1 } else { g.new_start + g.len() };
-                        self.ring[((j + 1) & MASK) as usize] = second;
-                    }
-                    self.filled = j + g.width;
-                    self.shift = (g.new_start + g.len()).wrapping_sub(self.filled);
-                    self.group += 1;
-                }
-                next => {
-                    let end = upto.min(next.map_or(u32::MAX, |g| g.old));
-                    for k in j..end {
-                        self.ring[(k & MASK) as usize] = k.wrapping_add(self.shift);
-                    }
-                    self.filled = end;
-                }
-            }
-        }
-    }
-
-    /// Output position for original slot `t <= old_len`.
-    fn start(&self, remap: &Remap, t: u32) -> u32 {
-        if t < self.filled && self.filled - t <= WINDOW as u32 {
-            self.ring[t as usize & (WINDOW - 1)]
-        } else {
-            remap.start(t)
-        }
-    }
-}
-
-/// The output under construction and what retargeting needs.
-struct Emitter<'a> {
-    insns: &'a [Insn],
-    remap: &'a Remap,
-    window: Window,
-    fixed: FixedCursor<'a>,
-    out: Vec<Insn>,
-}
-
-/// Slots copied and scanned at a time (stays in L1).
-const CHUNK: usize = 512;
-
-impl Emitter<'_> {
-    /// Copies original slots `[a, b)` and retargets the position-holding ones. `plain`: no
-    /// edit touches `[a, b)`, so a target inside it keeps its relative offset.
-    fn copy_run(&mut self, a: u32, b: u32, plain: bool) -> Result<(), EditError> {
-        let run = if plain { a..b } else { 0..0 };
-        let mut lo = a as usize;
-        while lo < b as usize {
-            let hi = (lo + CHUNK).min(b as usize);
-            // The window then covers [hi - WINDOW / 2, hi + WINDOW / 2).
-            let ahead = (hi + WINDOW / 2).min(self.insns.len() + 1);
-            self.window.fill_to(self.remap, ahead as u32);
-            let src = &self.insns[lo..hi];
-            let base = self.out.len();
-            self.out.extend_from_slice(src);
-            // One bit per slot of 64-slot blocks, built without a data-dependent branch; then
-            // only the set bits are retargeted.
-            for (block, slots) in src.chunks(64).enumerate() {
-                let mut bits = 0u64;
-                for (k, insn) in slots.iter().enumerate() {
-                    bits |= u64::from(holds_position(insn)) << k;
-                }
-                while bits != 0 {
-                    let k = block * 64 + bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    // Both fit u32: the lengths were checked by plan().
-                    self.retarget((lo + k) as u32, (base + k) as u32, &run)?;
-                }
-            }
-            lo = hi;
-        }
-        Ok(())
-    }
-
-    /// Retargets the kept original instruction now at `out[new]`, originally at `old`.
-    /// `run`: the unedited run being copied; a target inside it moved with the instruction.
-    fn retarget(&mut self, old: u32, new: u32, run: &std::ops::Range<u32>) -> Result<(), EditError> {
-        let insn = &mut self.out[new as usize];
-        let field = field_of(insn).expect("holds_position agrees with field_of");
-        let at = Slot(old);
-        let target = i64::from(old) + field.get(insn) + 1;
-        let n = self.insns.len() as u32;
-        let t = match u32::try_from(target) {
-            Ok(t) if t < n => t,
-            _ if self.fixed.contains(old) => return Ok(()),
-            _ => return Err(EditError::TargetOutOfRange { at, field, target, len: n }),
-        };
-        if is_second_slot(self.insns, t as usize) && !self.fixed.contains(old) {
-            return Err(EditError::TargetInsideLdImm64 { at, field, target: Slot(t) });
-        }
-        if run.contains(&t) || self.fixed.contains(old) {
-            return Ok(());
-        }
-        let new_t = self.window.start(self.remap, t);
-        if new_t >= self.remap.new_len {
-            return Err(EditError::TargetDeletedAtEnd { at, field, target: Slot(t) });
-        }
-        let value = i64::from(new_t) - i64::from(new) - 1;
-        if !field.set(insn, value) {
-            return Err(EditError::OffsetOverflow { at, field, bits: field.bits(), value });
-        }
-        Ok(())
-    }
-}
-
 /// Applies `edits` to `insns` in one pass and returns the new stream with its [`Remap`].
 ///
 /// ```
@@ -542,7 +390,9 @@ impl Emitter<'_> {
 ///
 /// Cost: `O(n + e log e)`: the edits are sorted, then the program is copied in chunks and each
 /// position-holding slot is retargeted with one load from a window of output positions filled
-/// ahead of the cursor (bisection over the edits for far targets). Pure: `insns` is not touched, and on error no partial result exists.
+/// ahead of the cursor (bisection over the edits for far targets). From 2^19 output slots, with
+/// a second CPU, a scoped helper thread writes parts of the output (see `emit`). Pure: `insns`
+/// is not touched, and on error no partial result exists.
 pub fn apply(insns: &[Insn], edits: &Edits, opts: &ApplyOptions<'_>) -> Result<Applied, EditError> {
     if let Some(w) = opts.fixed_imm.windows(2).find(|w| w[0] >= w[1]) {
         return Err(EditError::FixedImmNotSorted { at: w[1] });
@@ -551,36 +401,8 @@ pub fn apply(insns: &[Insn], edits: &Edits, opts: &ApplyOptions<'_>) -> Result<A
     let (groups, new_len) = plan(insns, edits, &order)?;
     let old_len = len_u32(insns.len() as u64)?;
     let remap = Remap { old_len, new_len, groups };
-    let mut em = Emitter {
-        insns,
-        remap: &remap,
-        window: Window::new(),
-        fixed: FixedCursor { fixed: opts.fixed_imm, next: 0 },
-        out: Vec::with_capacity(new_len as usize),
-    };
-    let mut cursor = 0u32;
-    let mut next_edit = 0usize;
-    for g in &remap.groups {
-        em.copy_run(cursor, g.old, true)?;
-        debug_assert_eq!(em.out.len(), g.new_start as usize);
-        let mut middle_done = false;
-        while next_edit < order.len() && edits.edits[order[next_edit]].at.0 == g.old {
-            let e = &edits.edits[order[next_edit]];
-            if e.kind.rank() == 2 && !middle_done && g.kept {
-                middle_done = true;
-                em.copy_run(g.old, g.old + g.width, false)?;
-            }
-            em.out.extend_from_slice(&e.code);
-            next_edit += 1;
-        }
-        if !middle_done && g.kept {
-            em.copy_run(g.old, g.old + g.width, false)?;
-        }
-        cursor = g.old + g.width;
-    }
-    em.copy_run(cursor, old_len, true)?;
-    let out = em.out;
-    debug_assert_eq!(out.len(), new_len as usize);
+    let plan = emit::Plan { insns, edits, order: &order, remap: &remap, fixed: opts.fixed_imm };
+    let out = emit::emit(plan, emit::PARALLEL_MIN)?;
     Ok(Applied { insns: out, remap })
 }
 

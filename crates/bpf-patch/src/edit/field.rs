@@ -50,13 +50,24 @@ pub fn position_field(insn: &Insn) -> Option<PositionField> {
     }
 }
 
-/// `position_field(insn).is_some()` by table lookup on (`code`, `src_reg`), for the hot loop of
-/// [`super::apply`]: a data-dependent branch per instruction would cost more than the copy. The
-/// table is built from the same rules and tested equal to [`position_field`] over every opcode.
+/// `position_field(insn).is_some()` by lookup in a table of booleans indexed like [`FIELDS`],
+/// for the hot loop of [`super::apply`]: a data-dependent branch per instruction would cost more
+/// than the copy. Tested equal to [`position_field`] over every opcode.
 #[inline]
 pub(crate) fn holds_position(insn: &Insn) -> bool {
-    field_of(insn).is_some()
+    HOLDS[usize::from(insn.code) | (usize::from(insn.src_reg()) << 8)]
 }
+
+/// `FIELDS[i].is_some()`.
+static HOLDS: [bool; 4096] = {
+    let mut table = [false; 4096];
+    let mut i = 0;
+    while i < 4096 {
+        table[i] = FIELDS[i].is_some();
+        i += 1;
+    }
+    table
+};
 
 /// [`position_field`] by table lookup on (`code`, `src_reg`).
 #[inline]
