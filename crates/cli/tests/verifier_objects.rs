@@ -248,3 +248,59 @@ fn device_bound_verdicts_agree_with_the_kernel() {
         "{compared} device-bound XDP programs: the model's verdicts are the kernel's; {not_verified} refused by libbpf before verification"
     );
 }
+
+/// The `loadable` unroll lowering spills to slots below `bpf_unroll::emit::stack_depth` of the
+/// function, a straight-line scan of its frame accesses. On every entry function of testdata and
+/// the corpus the kernel accepts, that scan must cover the stack the kernel measured for it (the
+/// first figure of its `stack depth A+B...` line, less the slots the kernel itself adds below the
+/// program's: 16 for a timed `may_goto`, 24 for an inlined `bpf_loop`) and the model's measure.
+#[test]
+fn unroll_stack_scan_covers_the_kernels_stack_depth() {
+    if !kernel() {
+        return;
+    }
+    let vmlinux = Btf::from_file(VMLINUX_BTF).expect("the running kernel has BTF");
+    let target = Target::new(&vmlinux);
+    let options = LoadOptions { kconfig: running_kconfig(), ..LoadOptions::default() };
+    let (mut checked, mut model_same, mut short) = (0, 0, Vec::new());
+    for path in testdata_objects().into_iter().chain(corpus_objects()) {
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let Ok(obj) = BpfObject::parse(&bytes) else { continue };
+        let Ok(kernel) = load_each(&bytes, &KernelOptions::default()) else { continue };
+        let ours = LoadOptions::resolve_core(&obj, &target)
+            .and_then(|s| check_object(&obj, &LoadOptions { sections: Some(s), ..options.clone() }));
+        for k in kernel.iter().filter(|k| k.accepted) {
+            let Some(depth) = k.summary.stack_depth.as_deref() else { continue };
+            let Some(Ok(kernel_depth)) = depth.split('+').next().map(str::parse::<u32>) else { continue };
+            let Some(p) = obj.program(&k.name) else { continue };
+            let insns = obj.insns_of(p);
+            let scan = bpf_unroll::emit::stack_depth(insns);
+            let ops = bpf_patch::op::decode_all(insns).unwrap_or_default();
+            let may_goto = ops.iter().any(|(_, op)| matches!(op, Op::MayGoto { .. }));
+            let bpf_loop = ops.iter().any(|(_, op)| matches!(op, Op::Call(CallTarget::Helper(181))));
+            let extra = if may_goto { 16 } else { 0 } + if bpf_loop { 24 } else { 0 };
+            let program_depth = kernel_depth.saturating_sub(extra);
+            let model = ours.as_ref().ok().and_then(|v| v.iter().find(|c| c.name == k.name));
+            let model_depth = model
+                .and_then(|c| c.report.as_ref().ok())
+                .and_then(|r| r.stack_depths.first())
+                .map_or(0, |&(_, d)| d);
+            checked += 1;
+            if scan < program_depth.max(model_depth) {
+                short.push(format!(
+                    "{} {}: scan {scan}, kernel {kernel_depth} (program {program_depth}), model {model_depth}",
+                    path.display(),
+                    k.name
+                ));
+            }
+            if model_depth == program_depth {
+                model_same += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{checked} accepted entry functions: the unroll stack scan covers the kernel's and the model's stack depth in all; the model measures the kernel's in {model_same}"
+    );
+    assert!(short.is_empty(), "the scan misses stack the kernel measured:\n{}", short.join("\n"));
+    assert!(checked >= 50, "only {checked} entry functions had a stack depth");
+}

@@ -47,10 +47,12 @@ mod loops;
 mod mem;
 mod prune;
 mod refine;
+mod report;
 mod trusted;
 
 pub(crate) use call::release_reference;
 use prune::{Kept, Open, PrunePoint};
+pub use report::{Diag, Outcome, Report};
 
 /// The kernel's `BPF_COMPLEXITY_LIMIT_INSNS`.
 pub const INSN_LIMIT: u64 = 1_000_000;
@@ -101,46 +103,6 @@ pub struct Env<'a> {
     pub funcs: Option<&'a [FuncInfo]>,
     /// Unrolled regions checked in the trusted-region mode ([`super::trusted`]); `None`: none.
     pub trusted: Option<&'a ProgramRegions<'a>>,
-}
-
-/// An error as the kernel reports it.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Diag {
-    /// Instruction index (slot).
-    pub insn: usize,
-    /// The kernel's message.
-    pub message: String,
-    /// The registers of the current frame at that point.
-    pub regs: String,
-    /// Instructions of the path that led there, oldest first.
-    pub path: Vec<usize>,
-}
-
-/// How exploration ended.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub enum Outcome {
-    /// Every path is safe.
-    Accept,
-    /// The first error found.
-    Reject(Diag),
-    /// A construct the model does not decide yet.
-    Unsupported {
-        /// Where.
-        insn: usize,
-        /// What.
-        what: String,
-    },
-}
-
-/// The result of [`verify`].
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Report {
-    /// The verdict.
-    pub outcome: Outcome,
-    /// Instructions processed, as the kernel counts them.
-    pub insns_processed: u64,
-    /// States kept for pruning.
-    pub states: usize,
 }
 
 enum Stop {
@@ -217,11 +179,11 @@ pub fn verify_observed(
     if ops.is_empty() {
         // BPF_PROG_LOAD refuses an empty program with EINVAL before verification.
         let diag = Diag { insn: 0, message: "empty program".into(), regs: String::new(), path: Vec::new() };
-        return Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 });
+        return Ok(Report::new(Outcome::Reject(diag), 0, 0));
     }
     let early = |insn: usize, message: String| {
         let diag = Diag { insn, message, regs: String::new(), path: Vec::new() };
-        Ok(Report { outcome: Outcome::Reject(diag), insns_processed: 0, states: 0 })
+        Ok(Report::new(Outcome::Reject(diag), 0, 0))
     };
     let subprogs = match super::cfg::check_subprogs(&ops, insns.len()) {
         Ok(s) => s,
@@ -265,7 +227,7 @@ pub fn verify_observed(
     }
     if !super::ctx::modelled(env.prog_type) {
         let what = format!("program type {} (its context rules are not modelled)", env.prog_type);
-        return Ok(Report { outcome: Outcome::Unsupported { insn: 0, what }, insns_processed: 0, states: 0 });
+        return Ok(Report::new(Outcome::Unsupported { insn: 0, what }, 0, 0));
     }
     let depths = subprogs.iter().map(|_| Cell::new(0)).collect();
     let live = Liveness::new(&ops, insns.len(), env.helpers);
@@ -312,6 +274,8 @@ pub fn verify_observed(
         if let Err(e) = subprog::check_max_stack_depth(&ex.ops, &ex.subprogs, &depths) {
             let diag = Diag { insn: e.insn, message: e.message, regs: String::new(), path: Vec::new() };
             report.outcome = Outcome::Reject(diag);
+        } else {
+            report.stack_depths = ex.subprogs.iter().copied().zip(depths).collect();
         }
     }
     Ok(report)
@@ -373,7 +337,7 @@ impl<'a> Explorer<'a> {
             if processed > INSN_LIMIT {
                 let message = format!("BPF program is too large. Processed {processed} insn");
                 let diag = Diag { insn: pc, message, regs: dump_regs(state.cur()), path: path(&tree, node) };
-                return Report { outcome: Outcome::Reject(diag), insns_processed: processed, states: kept };
+                return Report::new(Outcome::Reject(diag), processed, kept);
             }
             self.cur_entry = None;
             if prune.get(pc).copied().unwrap_or(false) {
@@ -422,11 +386,7 @@ impl<'a> Explorer<'a> {
                         regs: dump_regs(state.cur()),
                         path: path(&tree, node),
                     };
-                    return Report {
-                        outcome: Outcome::Reject(diag),
-                        insns_processed: processed,
-                        states: kept,
-                    };
+                    return Report::new(Outcome::Reject(diag), processed, kept);
                 }
                 if held < MAX_HELD {
                     self.seq += 1;
@@ -459,22 +419,14 @@ impl<'a> Explorer<'a> {
                 }
                 Err(Stop::Reject(insn, message)) => {
                     let diag = Diag { insn, message, regs: dump_regs(state.cur()), path: path(&tree, node) };
-                    return Report {
-                        outcome: Outcome::Reject(diag),
-                        insns_processed: processed,
-                        states: kept,
-                    };
+                    return Report::new(Outcome::Reject(diag), processed, kept);
                 }
                 Err(Stop::Unsupported(insn, what)) => {
-                    return Report {
-                        outcome: Outcome::Unsupported { insn, what },
-                        insns_processed: processed,
-                        states: kept,
-                    };
+                    return Report::new(Outcome::Unsupported { insn, what }, processed, kept);
                 }
             }
         }
-        Report { outcome: Outcome::Accept, insns_processed: processed, states: kept }
+        Report::new(Outcome::Accept, processed, kept)
     }
 
     fn fresh_id(&self) -> u32 {
