@@ -4,9 +4,34 @@
 use crate::load::ProgType;
 use crate::verifier::explore::{verify, Env, Outcome};
 use crate::verifier::helpers::Version;
+use crate::verifier::kfunc::KfuncTable;
+
+/// Kfuncs a fuzzed program can call: `call` with `src_reg` 2 and `imm = i + 1` calls
+/// `FUZZ_KFUNCS[i]` (the loader's numbering), with prototypes from the bundled kfunc table.
+/// Dynptr constructors, slices and clones, the casts, the numbers iterator, device-bound
+/// metadata and the packet-trait kfuncs: the verifier paths added with kfunc support.
+pub const FUZZ_KFUNCS: [&str; 16] = [
+    "bpf_dynptr_from_skb",
+    "bpf_dynptr_from_xdp",
+    "bpf_dynptr_from_skb_meta",
+    "bpf_dynptr_slice",
+    "bpf_dynptr_slice_rdwr",
+    "bpf_dynptr_clone",
+    "bpf_dynptr_size",
+    "bpf_cast_to_kern_ctx",
+    "bpf_rdonly_cast",
+    "bpf_iter_num_new",
+    "bpf_iter_num_next",
+    "bpf_iter_num_destroy",
+    "bpf_xdp_metadata_rx_hash",
+    "bpf_xdp_trait_set",
+    "bpf_xdp_trait_get",
+    "bpf_xdp_trait_del",
+];
 
 /// Verifies an arbitrary slot stream as a program of the type the first byte picks (XDP, TC,
-/// socket filter, kprobe, tracepoint, raw tracepoint, perf event, sock_ops, cgroup sock): the
+/// socket filter, kprobe, tracepoint, raw tracepoint, perf event, sock_ops, cgroup sock), its
+/// kfunc calls naming [`FUZZ_KFUNCS`] (the second byte's low bit: loaded device-bound): the
 /// model must return a verdict (or a decode error) without panicking, and count at most the
 /// kernel's instruction limit plus one.
 pub fn verify_bytes(data: &[u8]) {
@@ -22,6 +47,10 @@ pub fn verify_bytes(data: &[u8]) {
         Some(15) => ProgType::CgroupSock,
         _ => ProgType::Xdp,
     };
+    static TABLE: std::sync::OnceLock<Option<KfuncTable>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| KfuncTable::newest_bundled().ok());
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let kfuncs = NAMES.get_or_init(|| FUZZ_KFUNCS.iter().map(|&n| n.to_owned()).collect());
     {
         let env = Env {
             prog_type,
@@ -30,9 +59,9 @@ pub fn verify_bytes(data: &[u8]) {
             helpers: Version::Current,
             gpl: true,
             allow_uninit_stack: true,
-            kfuncs: &[],
-            dev_bound: false,
-            kfunc_table: None,
+            kfuncs,
+            dev_bound: data.get(1).is_some_and(|b| b & 1 == 1),
+            kfunc_table: table.as_ref(),
             funcs: None,
             trusted: None,
         };
