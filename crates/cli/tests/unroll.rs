@@ -314,6 +314,19 @@ fn kernel_lowering_is_rejected_by_todays_verifier_as_designed() {
     }
 }
 
+/// The testdata object `name` and its `bpfpatch unroll --driver veth --lowering loadable`
+/// rewrite.
+#[cfg(feature = "kernel")]
+fn veth_loadable(name: &str) -> (Vec<u8>, Vec<u8>) {
+    let input = testdata(name);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_path = dir.path().join("loadable.o");
+    let out =
+        bpfpatch(&["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--lowering", "loadable"]);
+    assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    (std::fs::read(&input).expect("read"), std::fs::read(&out_path).expect("written"))
+}
+
 /// An Ethernet + IPv4 + UDP frame to `dst_mac`.
 #[cfg(feature = "kernel")]
 fn udp_frame(dst_mac: [u8; 6], dport: u16) -> Vec<u8> {
@@ -414,14 +427,7 @@ fn loadable_rewrite_agrees_with_the_device_bound_original_on_veth_traffic() {
     if !common::kernel() {
         return;
     }
-    let input = testdata("xdp_meta.v4.o");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out_path = dir.path().join("loadable.o");
-    let out =
-        bpfpatch(&["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--lowering", "loadable"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let original = std::fs::read(&input).expect("read");
-    let rewritten = std::fs::read(&out_path).expect("written");
+    let (original, rewritten) = veth_loadable("xdp_meta.v4.o");
     let ns = Netns::new().expect("network namespace with a veth pair");
     let want = veth_record(&ns, &original, true);
     let got = veth_record(&ns, &rewritten, false);
@@ -518,14 +524,7 @@ fn loadable_rewrite_agrees_per_frame_on_tagged_and_hashed_veth_traffic() {
     if !common::kernel() {
         return;
     }
-    let input = testdata("veth_traffic.v4.o");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out_path = dir.path().join("loadable.o");
-    let out =
-        bpfpatch(&["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--lowering", "loadable"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let original = std::fs::read(&input).expect("read");
-    let rewritten = std::fs::read(&out_path).expect("written");
+    let (original, rewritten) = veth_loadable("veth_traffic.v4.o");
     let ns = Netns::new().expect("network namespace with a veth pair");
     // tc_shape on va's egress: port bit 1 → bpf_get_hash_recalc, bit 0 → 802.1Q tag.
     let va = ns.ifindex("va").expect("va exists");
@@ -577,12 +576,7 @@ fn per_packet_run_time_of_loadable_against_the_device_bound_call() {
         return;
     }
     const FRAMES: u32 = 20_000;
-    let input = testdata("xdp_meta.v4.o");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let out_path = dir.path().join("loadable.o");
-    let out =
-        bpfpatch(&["unroll", s(&input), "-o", s(&out_path), "--driver", "veth", "--lowering", "loadable"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (original, rewritten) = veth_loadable("xdp_meta.v4.o");
     // BPF_ENABLE_STATS: run-time statistics while this fd is open (no sysctl is changed).
     // SAFETY: a plain syscall wrapper; the returned fd is owned below.
     let fd = unsafe { libbpf_sys::bpf_enable_stats(libbpf_sys::BPF_STATS_RUN_TIME) };
@@ -591,8 +585,8 @@ fn per_packet_run_time_of_loadable_against_the_device_bound_call() {
     let _stats = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
     let ns = Netns::new().expect("network namespace with a veth pair");
     let per = |(ns_total, n): (u64, u64)| ns_total as f64 / n.max(1) as f64;
-    let (_, bound) = veth_run(&ns, &std::fs::read(&input).expect("read"), true, FRAMES);
-    let (_, inline) = veth_run(&ns, &std::fs::read(&out_path).expect("written"), false, FRAMES);
+    let (_, bound) = veth_run(&ns, &original, true, FRAMES);
+    let (_, inline) = veth_run(&ns, &rewritten, false, FRAMES);
     assert!(bound.1 >= u64::from(FRAMES) && inline.1 >= u64::from(FRAMES), "{bound:?} {inline:?}");
     eprintln!(
         "xdp_meta per packet: device-bound kfunc calls {:.1} ns ({} runs), loadable unrolled {:.1} ns ({} runs), ratio {:.2}",
