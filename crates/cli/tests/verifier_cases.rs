@@ -15,30 +15,14 @@ use bpf_patch::text::assemble;
 use bpf_patch::Insn;
 use bpf_verifier_model::load::{MapShape, ProgType};
 use bpf_verifier_model::verifier::case::{Case, Expect};
-use bpf_verifier_model::verifier::explore::{verify, Env, Outcome};
-use bpf_verifier_model::verifier::helpers::Version;
+use bpf_verifier_model::verifier::explore::Outcome;
 use bpf_verifier_model::verifier::kfunc::KfuncTable;
 use bpfpatch::kernel::raw::{RawError, RawProgram};
 use common::kernel;
 
 /// The slot the model rejects `case` at, if it rejects it.
 fn model_rejects_at(case: &Case, table: &KfuncTable) -> Option<usize> {
-    let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-    let funcs = case.func_infos(&insns);
-    let env = Env {
-        prog_type: case.prog_type,
-        maps: &case.maps,
-        read_only_maps: &[],
-        helpers: Version::Current,
-        gpl: true,
-        allow_uninit_stack: true,
-        kfuncs: &case.kfuncs,
-        dev_bound: false,
-        kfunc_table: Some(table),
-        funcs: funcs.as_deref(),
-        trusted: None,
-    };
-    match verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name)).outcome {
+    match case.verify(Some(table)).unwrap_or_else(|e| panic!("{e}")).outcome {
         Outcome::Reject(d) => Some(d.insn),
         _ => None,
     }

@@ -3,7 +3,6 @@
 
 use crate::load::ProgType;
 use crate::verifier::explore::{verify, Env, Outcome};
-use crate::verifier::helpers::Version;
 use crate::verifier::kfunc::KfuncTable;
 
 /// Kfuncs a fuzzed program can call: `call` with `src_reg` 2 and `imm = i + 1` calls
@@ -53,17 +52,10 @@ pub fn verify_bytes(data: &[u8]) {
     let kfuncs = NAMES.get_or_init(|| FUZZ_KFUNCS.iter().map(|&n| n.to_owned()).collect());
     {
         let env = Env {
-            prog_type,
-            maps: &[],
-            read_only_maps: &[],
-            helpers: Version::Current,
-            gpl: true,
-            allow_uninit_stack: true,
             kfuncs,
             dev_bound: data.get(1).is_some_and(|b| b & 1 == 1),
             kfunc_table: table.as_ref(),
-            funcs: None,
-            trusted: None,
+            ..Env::new(prog_type)
         };
         if let Ok(report) = verify(&insns, &env) {
             assert!(report.insns_processed <= crate::verifier::explore::INSN_LIMIT + 1);

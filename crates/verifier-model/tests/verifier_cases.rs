@@ -6,10 +6,8 @@
 
 use std::path::Path;
 
-use bpf_patch::text::assemble;
 use bpf_verifier_model::verifier::case::{Case, Expect};
-use bpf_verifier_model::verifier::explore::{verify, Env, Outcome};
-use bpf_verifier_model::verifier::helpers::Version;
+use bpf_verifier_model::verifier::explore::Outcome;
 use bpf_verifier_model::verifier::kfunc::KfuncTable;
 
 #[test]
@@ -27,22 +25,7 @@ fn verdicts_and_messages_match_the_kernel() {
             skipped += 1;
             continue;
         }
-        let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-        let funcs = case.func_infos(&insns);
-        let env = Env {
-            prog_type: case.prog_type,
-            maps: &case.maps,
-            read_only_maps: &[],
-            helpers: Version::Current,
-            gpl: true,
-            allow_uninit_stack: true,
-            kfuncs: &case.kfuncs,
-            dev_bound: false,
-            kfunc_table: table.as_ref(),
-            funcs: funcs.as_deref(),
-            trusted: None,
-        };
-        let report = verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let report = case.verify(table.as_ref()).unwrap_or_else(|e| panic!("{e}"));
         let ours = match report.outcome {
             Outcome::Accept => Expect::Accept,
             Outcome::Reject(d) => Expect::Reject(d.message),
@@ -80,24 +63,8 @@ fn bundled_kfunc_table_gives_the_btf_verdicts() {
         return;
     };
     let bundled = KfuncTable::bundled(version).expect("bundled");
-    let verdict = |case: &Case, table: &KfuncTable| {
-        let insns = assemble(&case.source).unwrap_or_else(|e| panic!("{}: {e}", case.name));
-        let funcs = case.func_infos(&insns);
-        let env = Env {
-            prog_type: case.prog_type,
-            maps: &case.maps,
-            read_only_maps: &[],
-            helpers: Version::Current,
-            gpl: true,
-            allow_uninit_stack: true,
-            kfuncs: &case.kfuncs,
-            dev_bound: false,
-            kfunc_table: Some(table),
-            funcs: funcs.as_deref(),
-            trusted: None,
-        };
-        verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", case.name)).outcome
-    };
+    let verdict =
+        |case: &Case, table: &KfuncTable| case.verify(Some(table)).unwrap_or_else(|e| panic!("{e}")).outcome;
     let (mut same, mut undecided, mut wrong) = (0, Vec::new(), Vec::new());
     let kfunc_cases: Vec<&Case> = cases.iter().filter(|c| !c.kfuncs.is_empty()).collect();
     for case in &kfunc_cases {

@@ -8,7 +8,6 @@
 use bpf_patch::text::assemble;
 use bpf_verifier_model::load::ProgType;
 use bpf_verifier_model::verifier::explore::{verify, verify_observed, Env, Outcome};
-use bpf_verifier_model::verifier::helpers::Version;
 use bpf_verifier_model::verifier::kfunc::{KfuncTable, VMLINUX};
 use bpf_verifier_model::verifier::state::Reg;
 
@@ -22,19 +21,7 @@ fn table() -> Option<KfuncTable> {
 }
 
 fn env<'a>(t: ProgType, kfuncs: &'a [String], table: &'a KfuncTable) -> Env<'a> {
-    Env {
-        prog_type: t,
-        maps: &[],
-        read_only_maps: &[],
-        helpers: Version::Current,
-        gpl: true,
-        allow_uninit_stack: true,
-        kfuncs,
-        dev_bound: false,
-        kfunc_table: Some(table),
-        funcs: None,
-        trusted: None,
-    }
+    Env { kfuncs, kfunc_table: Some(table), ..Env::new(t) }
 }
 
 fn outcome(text: &str, env: &Env<'_>) -> Outcome {

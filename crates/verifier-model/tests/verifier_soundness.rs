@@ -99,19 +99,7 @@ proptest! {
     #[test]
     fn concrete_states_are_inside_the_abstract_ones(ops in program()) {
         let insns = encode_all(&ops);
-        let env = Env {
-            prog_type: ProgType::Xdp,
-            maps: &[],
-            read_only_maps: &[],
-            helpers: Version::Current,
-            gpl: true,
-            allow_uninit_stack: true,
-            kfuncs: &[],
-            dev_bound: false,
-            kfunc_table: None,
-            funcs: None,
-            trusted: None,
-        };
+        let env = Env::new(ProgType::Xdp);
         let mut seen: Vec<Vec<State>> = vec![Vec::new(); insns.len()];
         let report = verify_observed(&insns, &env, &mut |pc, st| seen[pc].push(st.clone())).expect("decodes");
         prop_assert_eq!(&report.outcome, &Outcome::Accept, "straight ALU/JMP programs verify");

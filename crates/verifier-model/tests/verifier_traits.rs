@@ -10,7 +10,6 @@ use bpf_verifier_model::interp::{Helpers, Program, Vm, XdpSetup};
 use bpf_verifier_model::load::{MapShape, ProgType};
 use bpf_verifier_model::traits::Format;
 use bpf_verifier_model::verifier::explore::{verify, Env, Outcome};
-use bpf_verifier_model::verifier::helpers::Version;
 use bpf_verifier_model::verifier::kfunc::KfuncTable;
 
 /// `call kfunc 1` .. `4`.
@@ -149,17 +148,12 @@ fn run_cases(table: Option<&KfuncTable>) -> usize {
         let insns = assemble(&c.source).unwrap_or_else(|e| panic!("{}: {e}\n{}", c.name, c.source));
         let read_only = [c.read_only_map];
         let env = Env {
-            prog_type: c.prog_type,
             maps: &maps,
             read_only_maps: &read_only,
-            helpers: Version::Current,
-            gpl: true,
             allow_uninit_stack: false,
             kfuncs: &names,
-            dev_bound: false,
             kfunc_table: table,
-            funcs: None,
-            trusted: None,
+            ..Env::new(c.prog_type)
         };
         let outcome = verify(&insns, &env).unwrap_or_else(|e| panic!("{}: {e}", c.name)).outcome;
         match (c.reject, outcome) {
@@ -235,19 +229,7 @@ exit
 fn a_trait_program_is_accepted_and_runs() {
     let insns = assemble(ROUND_TRIP).expect("assembles");
     let names: Vec<String> = NAMES.iter().map(|n| (*n).to_owned()).collect();
-    let env = Env {
-        prog_type: ProgType::Xdp,
-        maps: &[],
-        read_only_maps: &[],
-        helpers: Version::Current,
-        gpl: true,
-        allow_uninit_stack: false,
-        kfuncs: &names,
-        dev_bound: false,
-        kfunc_table: None,
-        funcs: None,
-        trusted: None,
-    };
+    let env = Env { allow_uninit_stack: false, kfuncs: &names, ..Env::new(ProgType::Xdp) };
     let report = verify(&insns, &env).expect("decodes");
     assert_eq!(report.outcome, Outcome::Accept);
     for format in [Format::V1, Format::V2] {

@@ -27,6 +27,8 @@ use std::path::Path;
 use bpf_patch::Insn;
 
 use super::case_btf::{self, CaseFunc};
+use super::explore::{verify, Env, Report};
+use super::kfunc::KfuncTable;
 use super::subprog::FuncInfo;
 use crate::load::{MapShape, ProgType};
 
@@ -134,6 +136,22 @@ impl Case {
     /// The model's func_info table for the assembled `insns` (`None` without `; func:` lines).
     pub fn func_infos(&self, insns: &[Insn]) -> Option<Vec<FuncInfo>> {
         (!self.funcs.is_empty()).then(|| case_btf::func_infos(&self.funcs, &Self::starts(insns)))
+    }
+
+    /// The model's exploration of the case as the kernel harness loads it (privileged, GPL,
+    /// its maps, `func_info` and kfuncs), with kfunc prototypes from `table`; the error says
+    /// why the source does not assemble or decode.
+    pub fn verify(&self, table: Option<&KfuncTable>) -> Result<Report, String> {
+        let insns = bpf_patch::text::assemble(&self.source).map_err(|e| format!("{}: {e}", self.name))?;
+        let funcs = self.func_infos(&insns);
+        let env = Env {
+            maps: &self.maps,
+            kfuncs: &self.kfuncs,
+            kfunc_table: table,
+            funcs: funcs.as_deref(),
+            ..Env::new(self.prog_type)
+        };
+        verify(&insns, &env).map_err(|e| format!("{}: {e}", self.name))
     }
 
     /// The `.BTF` blob and func_info records (`[insn_off, type_id]`) to load the assembled

@@ -105,6 +105,27 @@ pub struct Env<'a> {
     pub trusted: Option<&'a ProgramRegions<'a>>,
 }
 
+impl Env<'_> {
+    /// A privileged (`allow_uninit_stack`), GPL-licensed `prog_type` program with the current
+    /// helper table and nothing else: no maps, kfuncs, BTF `func_info` or trusted regions, not
+    /// device-bound. Callers name what differs with struct-update syntax.
+    pub fn new(prog_type: ProgType) -> Self {
+        Env {
+            prog_type,
+            maps: &[],
+            read_only_maps: &[],
+            helpers: Version::Current,
+            gpl: true,
+            allow_uninit_stack: true,
+            kfuncs: &[],
+            dev_bound: false,
+            kfunc_table: None,
+            funcs: None,
+            trusted: None,
+        }
+    }
+}
+
 enum Stop {
     Reject(usize, String),
     Unsupported(usize, String),

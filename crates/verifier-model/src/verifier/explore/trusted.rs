@@ -228,7 +228,7 @@ mod tests {
     use super::super::{verify_observed, Env, Outcome};
     use crate::interp::Layout;
     use crate::load::ProgType;
-    use crate::verifier::helpers::Version;
+
     use crate::verifier::state::{PtrKind, Reg, State};
     use crate::verifier::trusted::{Pointee, PointerField, ProgramRegions, TrustedRegion, TrustedRegions};
 
@@ -263,19 +263,7 @@ mod tests {
         let spec = spec();
         let placed = ProgramRegions { spec: &spec, ranges: std::iter::once(0..len).collect() };
         let kfuncs = ["routine".to_owned(), "other".to_owned()];
-        let env = Env {
-            prog_type: ProgType::Xdp,
-            maps: &[],
-            read_only_maps: &[],
-            helpers: Version::Current,
-            gpl: true,
-            allow_uninit_stack: true,
-            kfuncs: &kfuncs,
-            dev_bound: false,
-            kfunc_table: None,
-            funcs: None,
-            trusted: trusted.then_some(&placed),
-        };
+        let env = Env { kfuncs: &kfuncs, trusted: trusted.then_some(&placed), ..Env::new(ProgType::Xdp) };
         verify_observed(&insns, &env, observe).expect("decodes").outcome
     }
 
