@@ -22,7 +22,7 @@ use bpf_patch::elf::BpfObject;
 use bpf_verifier_model::load::host::running_kconfig;
 use bpf_verifier_model::load::{LoadOptions, ProgType, VMLINUX_BTF};
 use bpf_verifier_model::verifier::explore::Outcome;
-use bpf_verifier_model::verifier::object::{check_object_with, CheckOptions, ProgramCheck};
+use bpf_verifier_model::verifier::object::{check_object_with, CheckOptions, KfuncCache, ProgramCheck};
 use serde_json::{json, Value};
 
 use crate::Status;
@@ -160,6 +160,8 @@ struct Session<'a> {
     kconfig: std::collections::BTreeMap<String, u64>,
     /// The regions of `--unrolled`.
     unrolled: Option<super::unrolled::Unrolled>,
+    /// The kfunc prototypes, made once for all the files.
+    kfunc_cache: KfuncCache,
 }
 
 /// Why a file has no verdicts.
@@ -201,6 +203,7 @@ impl Session<'_> {
             kernel_btf: args.btf.clone(),
             trusted: self.unrolled.as_ref().and_then(|u| u.trusted.clone()),
             kernel_version: args.kfuncs.clone(),
+            kfunc_cache: self.kfunc_cache.clone(),
         };
         let checks = check_object_with(&obj, &options, &check)
             .map_err(|e| FileError::NotModelled(format!("not modelled yet: {e}")))?;
@@ -295,6 +298,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> anyhow::Result<Status> {
         target: &target,
         kconfig: running_kconfig(),
         unrolled,
+        kfunc_cache: KfuncCache::default(),
     };
     let progress = paths.len() > 1 && std::io::stderr().is_terminal();
     let mut files = Vec::with_capacity(paths.len());

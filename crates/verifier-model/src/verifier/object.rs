@@ -3,6 +3,7 @@
 //! program type its section names.
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bpf_patch::elf::BpfObject;
@@ -61,7 +62,16 @@ pub struct CheckOptions {
     /// [`CheckOptions::kernel_btf`] nor a readable running kernel's BTF, the newest bundled
     /// table is used.
     pub kernel_version: Option<String>,
+    /// The kfunc prototypes [`CheckOptions::kfunc_table`] selects, made by the first object
+    /// that needs them and shared by every check given a clone of this cache.
+    pub kfunc_cache: KfuncCache,
 }
+
+/// Kfunc prototypes made once for many objects: building them from a vmlinux BTF parses
+/// megabytes, which would otherwise happen for every object that calls a kfunc. Clones share
+/// the table; give one cache only to checks that select the same prototypes.
+#[derive(Clone, Debug, Default)]
+pub struct KfuncCache(Arc<OnceLock<Result<Arc<KfuncTable>, String>>>);
 
 impl CheckOptions {
     /// The kfunc prototypes these options select: [`CheckOptions::kernel_btf`], else the
@@ -110,15 +120,18 @@ pub fn check_object_with(
     let btf = obj.btf().ok().flatten();
     let explicit = check.kernel_btf.is_some() || check.kernel_version.is_some();
     let kfuncs = if explicit || !image.kfuncs.is_empty() {
-        let t = check.kfunc_table(Path::new(VMLINUX)).map_err(|e| LoadError::Malformed {
-            section: "kfunc prototypes".into(),
-            message: e.to_string(),
-        })?;
+        let made = check
+            .kfunc_cache
+            .0
+            .get_or_init(|| check.kfunc_table(Path::new(VMLINUX)).map(Arc::new).map_err(|e| e.to_string()));
+        let t = made
+            .clone()
+            .map_err(|message| LoadError::Malformed { section: "kfunc prototypes".into(), message })?;
         Some(t)
     } else {
         None
     };
-    let kfuncs_from = kfuncs.as_ref().filter(|_| !image.kfuncs.is_empty()).map(KfuncTable::origin);
+    let kfuncs_from = kfuncs.as_deref().filter(|_| !image.kfuncs.is_empty()).map(KfuncTable::origin);
     let mut out = Vec::new();
     let selected = |name: &str| check.only.as_deref().is_none_or(|o| o == name);
     for (name, l) in image.programs.iter().filter(|(n, _)| selected(n)) {
@@ -142,7 +155,7 @@ pub fn check_object_with(
             allow_uninit_stack: true,
             kfuncs: &image.kfuncs,
             dev_bound: check.dev_bound,
-            kfunc_table: kfuncs.as_ref(),
+            kfunc_table: kfuncs.as_deref(),
             funcs: funcs.as_deref(),
             trusted: regions.as_ref(),
         };
